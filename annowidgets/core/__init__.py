@@ -1,0 +1,1 @@
+"""Columnar data model, schema, geometry, codecs and I/O; knows nothing of formats."""

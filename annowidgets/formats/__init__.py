@@ -1,0 +1,1 @@
+"""One module per format, each registering a FormatSpec with :mod:`.registry`."""
