@@ -7,8 +7,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-#: ../shared/fixtures beside the checkout (CI clones main with shared/ beside it).
-FIXTURES = Path(os.environ.get("ANNOWIDGETS_FIXTURES", ROOT.parent / "shared" / "fixtures"))
+
+
+def _find_fixtures() -> Path:
+    """../shared/fixtures beside the checkout (CI clones main with shared/ beside it)."""
+    if os.environ.get("ANNOWIDGETS_FIXTURES"):
+        return Path(os.environ["ANNOWIDGETS_FIXTURES"])
+    for parent in ROOT.parents:
+        candidate = parent / "shared" / "fixtures"
+        if candidate.is_dir():
+            return candidate
+    return ROOT.parent / "shared" / "fixtures"
+
+
+FIXTURES = _find_fixtures()
 DATUMARO = FIXTURES / "datumaro"
 LABEL_STUDIO = FIXTURES / "label-studio"
 
