@@ -41,3 +41,28 @@ def datumaro_dir() -> Path:
 @pytest.fixture(scope="session")
 def ls_dir() -> Path:
     return LABEL_STUDIO
+
+
+@pytest.fixture(scope="session")
+def oracle():
+    """Run a snippet in the peer tools' own venv (datumaro, label-studio-sdk, pycocotools).
+
+    The peers pin older pandas/numpy, so they live in a separate virtual environment
+    (``./dev test`` builds it and sets ``ANNOWIDGETS_ORACLE_PYTHON``); the snippet prints one
+    JSON document on stdout, which is returned parsed. Skipped when the venv is not there.
+    """
+    import json
+    import subprocess
+
+    python = os.environ.get("ANNOWIDGETS_ORACLE_PYTHON")
+    if not python or not Path(python).exists():
+        pytest.skip("oracle venv not built (ANNOWIDGETS_ORACLE_PYTHON unset); ./dev test builds it")
+
+    def run(code: str, *args: str, timeout: float = 300) -> object:
+        proc = subprocess.run([python, "-c", code, *map(str, args)], capture_output=True, text=True,
+                              timeout=timeout)
+        if proc.returncode != 0:
+            raise AssertionError(f"oracle failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    return run

@@ -52,7 +52,7 @@ def centre_to_topleft(x, y, w, h, rotation):
 
 
 def box_corners(x, y, w, h, rotation=0.0):
-    """Corners of boxes rotated clockwise about their centre, shape (N, 4, 2).
+    """Corners of boxes rotated clockwise about their centre, shape (..., 4, 2).
 
     Order: top-left, top-right, bottom-right, bottom-left of the unrotated box.
     """

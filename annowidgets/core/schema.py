@@ -214,7 +214,12 @@ def conform(table: str, df: pd.DataFrame | dict | None) -> pd.DataFrame:
     for name, col in cols.items():
         if name in df.columns:
             s = df[name]
-            if col.dtype != OBJ:
+            if col.dtype == OBJ:
+                s = s.astype(object)
+                missing = s.isna()
+                if missing.any():  # records without the key give NaN; the schema says None
+                    s = s.where(~missing, None)
+            else:
                 s = _fill(s, col)
                 if s.dtype != col.dtype:
                     try:
