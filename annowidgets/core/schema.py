@@ -278,3 +278,13 @@ def check_table(table: str, df: pd.DataFrame) -> None:
         if dup.any():
             rows = df.index[dup].tolist()[:10]
             raise SchemaError(f"{table}.{key}: duplicate keys in rows {rows}")
+
+
+def markdown(tables=("items", "annotations", "sets", "labels", "relations", "tasks", "jobs")) -> str:
+    """The schema as Markdown tables; the README embeds this text (a test keeps them equal)."""
+    out = []
+    for t in tables:
+        out.append(f"**{t}**\n\n| column | dtype | unit | meaning |\n|---|---|---|---|")
+        out.extend(f"| `{c.name}` | {c.dtype} | {c.unit} | {c.doc} |" for c in TABLES[t].values())
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
