@@ -120,7 +120,8 @@ def read_keypoints(source: Source, **options) -> Dataset:
 def write_subsets(ds: Dataset, sink: Sink, ctx: WriteContext, fl: Flavour, prefix: str) -> None:
     """One ``annotations/<prefix>_<subset>.json`` per subset, plus ``images/<subset>/`` on request."""
     items, a = ds.items, ds.annotations
-    used = a.loc[a["type"].isin(WRITABLE | {"skeleton"}) & a["parent_id"].isna(), "label"].drop_duplicates()
+    kinds = {"skeleton"} if fl.only_keypoints else WRITABLE | {"skeleton"}
+    used = a.loc[a["type"].isin(kinds) & a["parent_id"].isna(), "label"].drop_duplicates()
     cats, cat_ids = categories(ds, fl, used)
     if fl.keypoints:
         keypoint_categories(ds, cats, a)

@@ -121,7 +121,7 @@ def _finish(dicts: list[dict], rows: pd.DataFrame, fl: Flavour) -> None:
             d["score"] = None if np.isnan(s) else float(s)
         if not _isna(who):
             d["annotator"] = who
-        if ex:
+        if isinstance(ex, dict) and ex:
             if "iscrowd" in ex:
                 d["iscrowd"] = ex["iscrowd"]
             for k, v in ex.items():
