@@ -181,7 +181,7 @@ class _Builder:
         ids = [a.get("id", i) for i, a in enumerate(anns)]
         img_index = pd.Index(_ids(f.doc.get("images") or [], "id", f.display, "image"))
         if not img_index.is_unique:
-            dup = img_index[img_index.duplicated()][0]
+            dup = img_index[img_index.duplicated()].tolist()[0]
             raise FormatError(f.display, f"image id {dup!r} is listed twice", element="images")
         img_ref = [a.get("image_id") for a in anns]
         pos = img_index.get_indexer(pd.Index(img_ref, dtype=object)) if len(img_index) else np.full(len(anns), -1)
