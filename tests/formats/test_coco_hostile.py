@@ -20,7 +20,7 @@ def _doc(**over):
 
 def _write(tmp_path, doc, name="instances_default.json"):
     d = tmp_path / "annotations"
-    d.mkdir(exist_ok=True)
+    d.mkdir(parents=True, exist_ok=True)
     p = d / name
     p.write_text(json.dumps(doc) if not isinstance(doc, str) else doc)
     return tmp_path
@@ -87,7 +87,7 @@ def test_duplicate_image_ids_and_missing_ids(tmp_path):
         aw.load(_write(tmp_path, doc), format="COCO 1.0")
     doc = _doc(images=[{"file_name": "a.jpg"}])
     with pytest.raises(FormatError, match="image #0 has no 'id'"):
-        aw.load(_write(tmp_path, doc, "instances_x.json"), format="COCO 1.0")
+        aw.load(_write(tmp_path / "second", doc), format="COCO 1.0")
 
 
 def test_invalid_mask_in_tables_is_reported_not_written(tmp_path):
