@@ -74,16 +74,26 @@ def find_files(source: Source) -> list[tuple[str, str, str]]:
 
 def media_resolver(source: Source):
     """Find an image named in a COCO file among the input's files, in the layouts we know."""
+    index = source._index()
+    dirs_of: dict[str, list[str]] = {}
+    local_root = None
+    if source.kind == "folder" and source.url_of("x") == posixpath.join(source.root, "x"):
+        local_root = source.root.rstrip("/") + "/"
+
     def media_for(f: CocoFile, fn: str) -> str:
         if source.kind == "file" or "://" in fn or fn.startswith("/"):
             return fn
-        d = posixpath.dirname(f.rel)
-        prefix = posixpath.dirname(d) if posixpath.basename(d).lower() == "annotations" else d
-        join = (lambda *p: posixpath.join(prefix, *p)) if prefix else posixpath.join
-        for cand in (join("images", f.subset, fn), join(f.subset, fn), join("images", fn), posixpath.join(d, fn)
-                     if d else fn, join(fn)):
-            if source.exists(cand):
-                return source.url_of(cand)
+        dirs = dirs_of.get(f.rel)
+        if dirs is None:  # the folders an image of this file may be in, most specific first
+            d = posixpath.dirname(f.rel)
+            prefix = posixpath.dirname(d) if posixpath.basename(d).lower() == "annotations" else d
+            pre = prefix + "/" if prefix else ""
+            dirs = dirs_of[f.rel] = list(dict.fromkeys([f"{pre}images/{f.subset}/", f"{pre}{f.subset}/",
+                                                        f"{pre}images/", f"{d}/" if d else "", pre]))
+        for dd in dirs:
+            cand = dd + fn
+            if cand in index:
+                return local_root + cand if local_root else source.url_of(cand)
         return fn
     return media_for
 

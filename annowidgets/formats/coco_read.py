@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +42,7 @@ from .coco_skeleton import normalize_edges, svg_from_edges
 KNOWN_ANN = frozenset({"id", "image_id", "category_id", "segmentation", "area", "bbox", "iscrowd", "attributes",
                        "score", "keypoints", "num_keypoints", "caption", "annotator", "unrotated_bbox"})
 KNOWN_IMG = frozenset({"id", "file_name", "width", "height"})
+_MISSING = object()
 SPECIAL_ATTRS = ("occluded", "rotation", "track_id", "keyframe", "group")
 TASKS = ("instances", "person_keypoints", "labels", "captions", "image_info", "stuff", "panoptic")
 
@@ -56,19 +58,27 @@ class CocoFile:
     doc: dict = field(repr=False)
 
 
-def load_json(source: Source, rel: str | None) -> dict:
-    """Parse a COCO file with orjson (GC paused); name the file and position on errors."""
-    data = source.read_bytes(rel)
+@contextmanager
+def gc_paused():
+    """Pause the cyclic GC while building many small dicts/lists (it would rescan them all)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise FormatError(source.display(rel), f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
-                          line=exc.lineno, position=exc.pos) from exc
+        yield
     finally:
         if enabled:
             gc.enable()
+
+
+def load_json(source: Source, rel: str | None) -> dict:
+    """Parse a COCO file with orjson (GC paused); name the file and position on errors."""
+    data = source.read_bytes(rel)
+    try:
+        with gc_paused():
+            doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise FormatError(source.display(rel), f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+                          line=exc.lineno, position=exc.pos) from exc
     if not isinstance(doc, dict):
         raise FormatError(source.display(rel), f"expected a JSON object with 'images', 'annotations' and "
                           f"'categories', got a {type(doc).__name__}")
@@ -218,10 +228,10 @@ class _Builder:
         segs = [a.get("segmentation") for a in anns]
         bbs = [a.get("bbox") for a in anns]
         kps = [a.get("keypoints") for a in anns]
-        is_rle = np.fromiter((type(s) is dict for s in segs), bool, n)
-        is_poly = np.fromiter((type(s) is list and len(s) > 0 for s in segs), bool, n)
-        has_kp = np.fromiter((type(k) is list and len(k) > 0 for k in kps), bool, n)
-        has_box = np.fromiter((b is not None for b in bbs), bool, n)
+        kind = np.array([type(s) is dict or (2 if type(s) is list and s else 0) for s in segs], dtype=np.int8)
+        is_rle, is_poly = kind == 1, kind == 2
+        has_kp = np.array([type(k) is list and len(k) > 0 for k in kps], dtype=bool)
+        has_box = np.array([b is not None for b in bbs], dtype=bool)
         is_box = ~is_rle & ~is_poly & has_box
         lost = ~is_rle & ~is_poly & ~has_box & ~has_kp
         if lost.any():
@@ -407,8 +417,8 @@ def _boxes(bbs: list, ids: list, display: str) -> np.ndarray:
 def _common(anns: list, ids: list) -> dict:
     """Per-annotation columns every row type shares: provenance, attributes, extra."""
     n = len(anns)
-    score = [a.get("score") for a in anns]
-    is_pred = np.fromiter(("score" in a for a in anns), bool, n)
+    score = [a.get("score", _MISSING) for a in anns]
+    is_pred = np.array([v is not _MISSING for v in score], dtype=bool)
     annotator = [a.get("annotator") for a in anns]
     attrs = [a.get("attributes") for a in anns]
     occluded = np.zeros(n, bool)
@@ -437,20 +447,31 @@ def _common(anns: list, ids: list) -> dict:
             elif v is not None:
                 rest[key] = v
         user[i] = rest or None
-    extra = []
-    for a in anns:
-        ex = {k: v for k, v in a.items() if k not in KNOWN_ANN}
-        ic = a.get("iscrowd")
-        seg = a.get("segmentation")
-        if ic is not None and int(bool(ic)) != int(type(seg) is dict):
-            ex["iscrowd"] = ic
-        extra.append(ex or None)
+    extra = [None if a.keys() <= KNOWN_ANN else {k: v for k, v in a.items() if k not in KNOWN_ANN} for a in anns]
+    # iscrowd is implied by the kind (1 for RLE, 0 otherwise); keep it only where it says otherwise
+    crowd = np.array([a.get("iscrowd", -1) for a in anns], dtype=object)
+    has = crowd != -1
+    if has.any():
+        rle = np.array([type(a.get("segmentation")) is dict for a in anns], dtype=bool)
+        for i in np.flatnonzero(has & (crowd.astype(bool) != rle)):
+            extra[i] = {**(extra[i] or {}), "iscrowd": anns[i]["iscrowd"]}
+    if is_pred.any():
+        score_arr = np.array([np.nan if (v is None or v is _MISSING) else v for v in score], dtype=np.float64)
+    else:
+        score_arr = np.full(n, np.nan)
     return {
-        "src_id": ids, "score": np.asarray([np.nan if s is None else s for s in score], dtype=np.float64),
+        "src_id": ids, "score": score_arr,
         "source": np.where(is_pred, "prediction", "annotation"), "annotator": annotator,
         "occluded": occluded, "rotation": rotation, "keyframe": keyframe,
         "track_id": track, "group": group, "attributes": user, "extra": extra,
     }
+
+
+def _region_ids(ids: list, idx: np.ndarray):
+    """The COCO ids of rows as strings (vectorised when they are all ints, as they should be)."""
+    if ids and all(type(v) is int for v in ids):
+        return pd.array(np.asarray(ids, dtype=np.int64)[idx].astype(str), dtype="str")
+    return pd.array([str(ids[i]) for i in idx], dtype="str")
 
 
 def _take(col, idx: np.ndarray):
@@ -471,7 +492,7 @@ def _rows(common: dict, idx: np.ndarray, type: str, **cols) -> pd.DataFrame:
         "score": common["score"][idx],
         "annotator": pd.array(_take(common["annotator"], idx), dtype="str") if any(
             v is not None for v in common["annotator"]) else pd.NA,
-        "region_id": [str(v) for v in _take(common["src_id"], idx)],
+        "region_id": _region_ids(common["src_id"], idx),
         "occluded": common["occluded"][idx],
         "keyframe": common["keyframe"][idx],
         "track_id": pd.array(_take(common["track_id"], idx), dtype="Int64"),
@@ -488,6 +509,7 @@ def build(files: list[CocoFile], media_for: Callable[[CocoFile, str], str], medi
           info: dict | None = None) -> Dataset:
     """A :class:`Dataset` from parsed COCO files (images, categories, annotations of each)."""
     b = _Builder(media_for)
-    for f in files:
-        b.add_file(f)
-    return b.dataset(media_root, info or {})
+    with gc_paused():
+        for f in files:
+            b.add_file(f)
+        return b.dataset(media_root, info or {})

@@ -27,6 +27,7 @@ from ..core import geometry
 from ..core.dataset import Dataset
 from ..core.loss import LossReport
 from . import coco_rle
+from .coco_read import gc_paused
 from .coco_skeleton import skeleton_spec
 
 WRITABLE = {"bbox", "polygon", "mask", "ellipse"}
@@ -112,14 +113,15 @@ def _finish(dicts: list[dict], rows: pd.DataFrame, fl: Flavour) -> None:
     attrs = _attributes(rows, fl)
     pred = (rows["source"] == "prediction").to_numpy()
     score = rows["score"].to_numpy(dtype=float)
-    annot = rows["annotator"].tolist()
+    who_col = rows["annotator"]
+    annot = who_col.astype(object).where(who_col.notna(), None).tolist()
     extra = rows["extra"].tolist()
     for d, a, p, s, who, ex in zip(dicts, attrs, pred, score, annot, extra, strict=False):
         if a is not None:
             d["attributes"] = a
         if p:
             d["score"] = None if np.isnan(s) else float(s)
-        if not _isna(who):
+        if who is not None:
             d["annotator"] = who
         if isinstance(ex, dict) and ex:
             if "iscrowd" in ex:
@@ -384,7 +386,8 @@ def build_doc(ds: Dataset, items: pd.DataFrame, ann: pd.DataFrame, fl: Flavour, 
     item_pos = dict(zip(items["item_id"].tolist(), range(len(items)), strict=False))
     sizes = {iid: (int(h), int(w)) for iid, h, w in zip(items["item_id"], items["height"], items["width"], strict=False)
              if not _isna(h) and not _isna(w)}
-    dicts, key = _Writer(ds, fl, report, options).annotations(ann, item_pos, cat_ids, sizes)
+    with gc_paused():
+        dicts, key = _Writer(ds, fl, report, options).annotations(ann, item_pos, cat_ids, sizes)
     if len(dicts):
         order = np.argsort(key, kind="stable")
         img = np.asarray(image_ids, dtype=np.int64)[key[order]].tolist()
