@@ -144,6 +144,8 @@ class _Writer:
         child = a["parent_id"].notna() & a["parent_id"].isin(a.loc[t == "skeleton", "ann_id"])
         is_sk = t == "skeleton"
         skip_outside = a["outside"].to_numpy(dtype=bool) & ~child.to_numpy()
+        hidden_sk = a.loc[skip_outside & is_sk.to_numpy(), "ann_id"]
+        skip_outside |= child.to_numpy() & a["parent_id"].isin(hidden_sk).to_numpy()  # points of a hidden skeleton
         if skip_outside.any():
             rep.add("annotations", a.loc[skip_outside, "ann_id"], "outside (hidden) track frames are not objects in COCO")
         live = ~skip_outside
@@ -208,6 +210,13 @@ class _Writer:
         return pos, dicts
 
     def _polygons(self, rows, pos, cat_ids, sizes):
+        n_pts = rows["points"].map(lambda p: len(p) if isinstance(p, (list, tuple, np.ndarray)) else 0).to_numpy()
+        bad = (n_pts < 6) | (n_pts % 2 == 1)
+        if bad.any():  # pycocotools cannot rasterise them (and reads 4 numbers as a box)
+            self.report.add("annotations", rows.loc[bad, "ann_id"], "polygon with fewer than 3 points")
+            rows, pos = rows[~bad], pos[~bad]
+            if not len(rows):
+                return pos, []
         # parts of one COCO instance share item, set, region and label: one annotation again
         key = [f"{i}\x1f{s}\x1f{r}\x1f{lab}" if isinstance(r, str) else f"\x1e{a}" for i, s, r, lab, a in
                zip(rows["item_id"].tolist(), rows["set_id"].tolist(), rows["region_id"].tolist(),

@@ -107,3 +107,23 @@ def test_failed_read_of_zip_leaves_nothing(tmp_path):
         zf.writestr("annotations/instances_default.json", "{\"images\": [")
     with pytest.raises(FormatError, match=r"bad.zip!/annotations/instances_default.json"):
         aw.load(z)
+
+
+def test_degenerate_polygons_and_hidden_track_frames_are_reported(tmp_path):
+    ds = aw.Dataset(items={"item_id": [0], "name": ["a.png"], "width": [10], "height": [10]},
+                    annotations={"ann_id": [0, 1, 2, 3, 4], "item_id": [0] * 5, "label": ["p", "p", "s", "k", "p"],
+                                 "type": ["polygon", "polygon", "skeleton", "points", "bbox"],
+                                 "points": [[0, 0, 1, 1], [0, 0, 4, 0, 4, 4], None, [1, 1], None],
+                                 "x": [0, 0, 1, 1, 2], "y": [0, 0, 1, 1, 2], "w": [1, 4, 1, 0, 3], "h": [1, 4, 1, 0, 3],
+                                 "outside": [False, False, True, False, True], "parent_id": [None, None, None, 2, None],
+                                 "track_id": [None, None, 1, None, 2]})
+    with pytest.warns(aw.LossWarning):
+        out = ds.export(str(tmp_path), format="COCO Keypoints 1.0", archive=False, name="k")
+    hidden = [e for e in out.loss.entries if "outside" in e.reason]
+    assert sorted(hidden[0].rows) == [2, 3, 4]
+    with pytest.warns(aw.LossWarning):
+        out = ds.export(str(tmp_path), format="COCO 1.0", archive=False, name="c")
+    few = [e for e in out.loss.entries if "fewer than 3 points" in e.reason]
+    assert few[0].rows == [0]
+    doc = json.loads((tmp_path / "c" / "annotations" / "instances_default.json").read_text())
+    assert [a["segmentation"] for a in doc["annotations"]] == [[[0.0, 0.0, 4.0, 0.0, 4.0, 4.0]]]
