@@ -45,8 +45,34 @@ def _media(source: Source):
     return media_for
 
 
-def read(source: Source, **options) -> Dataset:
-    return read_files(source, _find(source, "result.json"), "COCO", media_for=_media(source))
+def read(source: Source, merge_images: bool = True, **options) -> Dataset:
+    """Read LS ``result.json``; ``merge_images`` undoes LS's one-image-per-annotation listing."""
+    ds = read_files(source, _find(source, "result.json"), "COCO", media_for=_media(source))
+    return merge_duplicate_images(ds) if merge_images else ds
+
+
+def merge_duplicate_images(ds: Dataset) -> Dataset:
+    """One item per image file again: LS's converter lists an image once per annotation set.
+
+    Images with the same ``file_name`` become one item; each original COCO image becomes an
+    annotation set (``set_id`` = its image id) so the annotations of each set stay apart.
+    """
+    items = ds.items
+    dup = items.duplicated("name", keep=False)
+    if not dup.any():
+        return ds
+    first = items.groupby("name", sort=False)["item_id"].transform("first")
+    to_first = dict(zip(items["item_id"], first, strict=True))
+    a = ds.annotations.copy()
+    a["set_id"] = a["item_id"].astype("Int64")
+    a["item_id"] = a["item_id"].map(to_first).astype("Int64")
+    sets = pd.DataFrame({"set_id": items["item_id"], "item_id": first, "source": "annotation"})
+    used = a.drop_duplicates("set_id").set_index("set_id")
+    src = sets["set_id"].map(used["source"]) if len(used) else None
+    if src is not None:
+        sets["source"] = src.fillna("annotation")
+    return Dataset(items=items[~items["item_id"].duplicated() & (items["item_id"] == first)], annotations=a,
+                   labels=ds.labels, sets=sets, info=ds.info, media_root=ds.media_root, loss=ds.loss)
 
 
 def read_brush(source: Source, **options) -> Dataset:

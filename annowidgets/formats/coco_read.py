@@ -512,4 +512,5 @@ def build(files: list[CocoFile], media_for: Callable[[CocoFile, str], str], medi
     with gc_paused():
         for f in files:
             b.add_file(f)
+            f.doc = None  # the parsed JSON is the largest thing alive; let it go before the tables are built
         return b.dataset(media_root, info or {})

@@ -164,3 +164,23 @@ def test_ls_coco_reports_what_it_cannot_carry(tmp_path):
     assert out.loss.entries[0].rows == [0]
     with pytest.raises(Exception, match="cannot be exported"):
         ds.export(str(tmp_path), format="BRUSH_TO_COCO")
+
+
+def test_ls_duplicate_images_merge_into_one_item(tmp_path):
+    """LS's converter lists a task's image once per annotation; reading gives one item, two sets."""
+    doc = {"images": [{"id": 0, "file_name": "/data/upload/1/x.png", "width": 10, "height": 10},
+                      {"id": 1, "file_name": "/data/upload/1/x.png", "width": 10, "height": 10},
+                      {"id": 2, "file_name": "/data/upload/1/y.png", "width": 10, "height": 10}],
+           "categories": [{"id": 0, "name": "Car"}],
+           "annotations": [{"id": 0, "image_id": 0, "category_id": 0, "bbox": [1, 1, 2, 2], "segmentation": [],
+                            "ignore": 0, "iscrowd": 0, "area": 4},
+                           {"id": 1, "image_id": 1, "category_id": 0, "bbox": [2, 2, 2, 2], "segmentation": [],
+                            "ignore": 0, "iscrowd": 0, "area": 4}],
+           "info": {"contributor": "Label Studio"}}
+    (tmp_path / "result.json").write_text(json.dumps(doc))
+    ds = aw.load(tmp_path).validate()
+    assert ds.items["name"].tolist() == ["/data/upload/1/x.png", "/data/upload/1/y.png"]
+    assert ds.annotations["item_id"].tolist() == [0, 0] and ds.annotations["set_id"].tolist() == [0, 1]
+    assert ds.sets["set_id"].tolist() == [0, 1, 2]
+    kept = aw.load(tmp_path, merge_images=False)
+    assert len(kept.items) == 3
