@@ -249,6 +249,19 @@ class Sink:
             with self.open(rel, compress=False) as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
 
+    def add_dir(self, rel: str) -> None:
+        """An (empty) folder, for layouts whose readers insist on it (COCO's ``images/``)."""
+        rel = safe_member_name(rel, self.url)
+        if rel + "/" in self._names:
+            return
+        self._names.add(rel + "/")
+        if self._zip is not None:
+            info = zipfile.ZipInfo(rel + "/", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = (0o40755 << 16) | 0x10
+            self._zip.writestr(info, b"")
+        else:
+            self.fs.makedirs(posixpath.join(self.staging, rel), exist_ok=True)
+
     def has(self, rel: str) -> bool:
         return rel in self._names
 

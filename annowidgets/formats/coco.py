@@ -151,6 +151,7 @@ def write_subsets(ds: Dataset, sink: Sink, ctx: WriteContext, fl: Flavour, prefi
                         cats, cat_ids)
         sink.write_bytes(f"annotations/{prefix}_{subset}.json", dumps(doc))
         ctx.step((k + 1) / (len(subsets) + 1), f"{prefix}_{subset}.json")
+    sink.add_dir("images")  # Datumaro (and CVAT's importer through it) looks for this folder
     if ctx.save_images:
         copy_media(ds, sink, ((iid, media, f"images/{sub}/{fn}") for iid, media, sub, fn in
                               zip(items["item_id"], items["media"], sub_col, names, strict=False)), ctx.report)

@@ -114,6 +114,7 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext, save_images: bool | None =
                     cat_ids)
     sink.write_bytes("result.json", dumps(doc))
     ctx.step(0.5, "result.json")
+    sink.add_dir("images")  # Label Studio always ships the folder, empty without images
     if save:
         copy_media(ds, sink, zip(items["item_id"], items["media"], names, strict=False), ctx.report)
 
