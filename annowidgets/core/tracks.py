@@ -90,7 +90,7 @@ def blend_curves(left, right, offset: float, closed: bool = False) -> list[float
     unmatched = np.setdiff1d(np.arange(len(b)), near)
     if unmatched.size:
         back = np.abs(lb[unmatched][:, None] - la[None, :]).argmin(axis=1)
-        for j, i in zip(unmatched.tolist(), back.tolist()):
+        for j, i in zip(unmatched.tolist(), back.tolist(), strict=True):
             match[i].append(j)
         match = [sorted(m) for m in match]
     src = np.repeat(np.arange(len(a)), [len(m) for m in match])
@@ -227,7 +227,7 @@ def _carry_attributes(kf: pd.DataFrame) -> None:
     attrs = kf["attributes"].tolist()
     tid = kf["track_id"].tolist()
     prev_t, prev_a = None, None
-    for i, (t, a) in enumerate(zip(tid, attrs)):
+    for i, (t, a) in enumerate(zip(tid, attrs, strict=True)):
         if t == prev_t and prev_a:
             merged = dict(a or {})
             for key, val in prev_a.items():
@@ -286,7 +286,7 @@ def _expand_children(kids, top, parents, start, step, stop, next_id) -> pd.DataF
     kids = kids.sort_values(["_sub", "frame"], kind="stable").reset_index(drop=True)
     sub = kids.copy()
     sub["track_id"] = sub["_sub"]
-    m = dict(zip(sub["_sub"], sub["_tid"]))
+    m = dict(zip(sub["_sub"], sub["_tid"], strict=True))
     per = {}
     for name, val in (("start", start), ("step", step), ("stop", stop)):
         if isinstance(val, (dict, pd.Series)):
