@@ -581,7 +581,7 @@ def _fill_masks(df: pd.DataFrame, items: pd.DataFrame, where: str) -> None:
     wmap = items.set_index("item_id")["width"]
     hmap = items.set_index("item_id")["height"]
     out = [None] * len(df)
-    pts = df["points"].to_numpy()
+    pts = df["points"].to_numpy().copy()
     item = df["item_id"].to_numpy()
     for i in sel:
         _, runs, left, top, w, h, line = pts[i]

@@ -429,14 +429,14 @@ def _video_body(ds, items, tasks, ann, level, out, flush) -> None:
         return
     # each standalone shape (and its points) as a 1-2 frame track
     kid_rows = loose[loose["parent_id"].notna()]
-    for r in loose_top.itertuples(index=False):
+    for k, r in enumerate(loose_top.itertuples(index=False)):
         task = task_of_item.get(r.item_id, pd.NA)
         row = tinfo.loc[task] if tinfo is not None and task is not pd.NA and task in tinfo.index else default
         step_ = _step(row["frame_filter"])
         stop_ = int(row["stop_frame"]) if not pd.isna(row["stop_frame"]) else int(items["frame"].max())
         frame = int(r.frame) if not pd.isna(r.frame) else int(items.set_index("item_id").loc[r.item_id, "frame"])
         two = frame + step_ < stop_
-        base = pd.DataFrame([r._asdict()])
+        base = loose_top.iloc[[k]]
         mine = kid_rows[kid_rows["parent_id"] == r.ann_id]
         rows = [base.assign(frame=frame, keyframe=True, outside=False)]
         krows = [mine.assign(frame=frame, keyframe=True)]
@@ -451,7 +451,7 @@ def _video_body(ds, items, tasks, ann, level, out, flush) -> None:
             tr.loc[: top_n - 1, "ann_id"] = fake
             kid_frames = tr.loc[top_n:, "frame"].to_numpy()
             tr.loc[top_n:, "parent_id"] = np.where(kid_frames == frame, fake[0], fake[-1])
-        tr["group"] = tr["group"].astype("float64").where(np.arange(len(tr)) < 0)  # group goes on the track
+        tr["group"] = np.nan  # the group goes on the track
         g = _Fmt(tr, items)
         gk = _children(tr)
         head = f'\n  <track id="{counter}" label={g.label[0]} source={g.src[0]}'
