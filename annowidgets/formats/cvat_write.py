@@ -472,6 +472,8 @@ def to_text(ds: Dataset, ctx, flavour: str, write=None) -> str | None:
     """The whole document; streamed to ``write(str)`` in chunks when given."""
     items, tasks, level = prepare(ds, flavour)
     ann = _supported(ds, ctx, flavour)
+    if ann["frame"].isna().any():  # rows without a frame take their item's (e.g. Label Studio)
+        ann = ann.assign(frame=ann["frame"].fillna(ann["item_id"].map(items.set_index("item_id")["frame"])))
     out: list[str] = ['<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n  <meta>']
     _meta_text(build_meta(ds, tasks, level), 2, out)
     out.append("\n  </meta>")
