@@ -311,8 +311,16 @@ def parse_body(fobj, where: str):
 
 # -- columns ---------------------------------------------------------------------------------
 def _num(values, dtype=float):
-    s = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
-    return s.to_numpy(dtype=np.float64) if dtype is float else s
+    """Strings/None -> float64 (NaN for None/junk); fast paths for all-None and all-number columns."""
+    n = len(values)
+    if values.count(None) == n:
+        arr = np.full(n, np.nan)
+    else:
+        try:
+            arr = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            arr = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    return arr if dtype is float else pd.Series(arr)
 
 
 def _bad_number(where, values, rows, what):
