@@ -58,7 +58,7 @@ def _label_pairs(labels: pd.DataFrame) -> list:
     out = []
     for i, lab in enumerate(labels.itertuples(index=False)):
         attrs = []
-        for a in lab.attributes or []:
+        for a in lab.attributes if isinstance(lab.attributes, list) else []:
             attrs.append(("attribute", [
                 ("name", a.get("name", "")), ("mutable", "True" if a.get("mutable") else "False"),
                 ("input_type", a.get("input_type", "text")), ("default_value", _s(a.get("default"))),
@@ -101,9 +101,26 @@ def _task_pairs(task: dict, jobs: pd.DataFrame, labels: list | None, level: str)
     return pairs
 
 
+def labels_table(ds: Dataset) -> pd.DataFrame:
+    """The labels table plus any label the annotations use that it lacks (CVAT needs them all)."""
+    lab = ds.labels
+    a = ds.annotations
+    used = a.loc[a["label"].fillna("") != "", ["label", "parent_id"]].drop_duplicates("label")
+    missing = used[~used["label"].isin(lab["name"])]
+    if not len(missing):
+        return lab
+    parent_label = a.set_index("ann_id")["label"]
+    parents = [parent_label.get(p, pd.NA) if not pd.isna(p) else pd.NA for p in missing["parent_id"]]
+    add = pd.DataFrame({"name": missing["label"].tolist(), "parent": parents,
+                        "type": ["points" if not pd.isna(p) else "any" for p in parents]})
+    from ..core import schema
+
+    return schema.conform("labels", pd.concat([lab, schema.conform("labels", add)], ignore_index=True))
+
+
 def build_meta(ds: Dataset, tasks: pd.DataFrame, level: str) -> list:
     info = ds.info
-    labels = _label_pairs(ds.labels)
+    labels = _label_pairs(labels_table(ds))
     dumped = info.get("dumped") or str(_dt.datetime.now(_dt.timezone.utc))
     rows = tasks.to_dict("records")
     if level == "project":
@@ -150,20 +167,25 @@ def prepare(ds: Dataset, flavour: str) -> tuple[pd.DataFrame, pd.DataFrame, str]
     items["name"] = names
     tasks = ds.tasks.copy()
     level = ds.info.get("level") or "task"
-    if not len(tasks):
-        n = len(items)
-        frames = items["frame"].astype("int64")
-        tasks = pd.DataFrame([{"task_id": ds.info.get("id") if isinstance(ds.info.get("id"), int) else 0,
-                               "name": _s(ds.info.get("name")),
-                               "subset": items["subset"].iloc[0] if n else "default",
-                               "mode": "interpolation" if flavour == "video" else "annotation", "size": n,
-                               "start_frame": int(frames.min()) if n else 0,
-                               "stop_frame": int(frames.max()) if n else 0, "frame_filter": "", "overlap": 0,
-                               "extra": {}}])
-        if level == "project":
-            level = "task"
-        if items["task"].isna().all():
-            items["task"] = tasks["task_id"].iloc[0]
+    if not len(tasks):  # e.g. Label Studio: one task per subset (a project when there are several)
+        items["subset"] = items["subset"].fillna("default")
+        rows = []
+        for k, (subset, grp) in enumerate(items.groupby("subset", sort=False)):
+            frames = grp["frame"].astype("int64")
+            tid = ds.info.get("id") if isinstance(ds.info.get("id"), int) and k == 0 else k
+            rows.append({"task_id": tid, "name": _s(ds.info.get("name")) if k == 0 else subset, "subset": subset,
+                         "mode": "interpolation" if flavour == "video" else "annotation", "size": len(grp),
+                         "start_frame": int(frames.min()), "stop_frame": int(frames.max()), "frame_filter": "",
+                         "overlap": 0, "extra": {}})
+            items.loc[grp.index, "task"] = tid
+        if not rows:
+            rows = [{"task_id": 0, "name": "", "subset": "default", "size": 0, "start_frame": 0, "stop_frame": 0,
+                     "mode": "annotation", "frame_filter": "", "overlap": 0, "extra": {}}]
+        tasks = pd.DataFrame(rows)
+        tasks["task_id"] = tasks["task_id"].astype("Int64")
+        level = "project" if len(rows) > 1 else ("task" if level == "project" else level)
+    elif len(tasks) > 1:
+        level = "project"
     if level == "project" and len(tasks) and items["task"].isna().any():
         items["task"] = items["task"].fillna(tasks["task_id"].iloc[0])
     return items, tasks, level

@@ -152,3 +152,18 @@ def test_written_xml_is_streamed_in_order(tmp_path):
     chunks = []
     cvat_write.to_text(ds, WriteContext("x"), "images", write=chunks.append)
     assert "".join(chunks) == RICH.read_text()
+
+
+def test_subsets_without_tasks_become_a_project(tmp_path):
+    items = pd.DataFrame({"item_id": [0, 1, 2], "name": ["a.jpg", "b.jpg", "c.jpg"], "subset": ["train", "val", "train"],
+                          "width": [10, 10, 10], "height": [10, 10, 10]})
+    ann = pd.DataFrame({"ann_id": [0, 1], "item_id": [0, 1], "label": ["cat", "zebra"], "type": ["bbox", "bbox"],
+                        "x": [1.0, 2.0], "y": [1.0, 2.0], "w": [2.0, 2.0], "h": [2.0, 2.0]})
+    ds = Dataset(items=items, annotations=ann, labels=pd.DataFrame({"name": ["cat"]}))
+    text, _ = _text(ds, "images")
+    assert "<project>" in text and "<subsets>train\nval</subsets>" in text
+    assert "<name>zebra</name>" in text  # labels the annotations use are declared
+    out = ds.export(str(tmp_path / "p.zip"), format="cvat")
+    back = aw.load(out)
+    assert back.items["subset"].tolist() == ["train", "val", "train"]
+    assert back.items["frame"].tolist() == [0, 1, 2] and len(back.tasks) == 2
