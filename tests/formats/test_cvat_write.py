@@ -1,6 +1,7 @@
 """CVAT XML writers: byte-exact CVAT layout, table round trips, losses, media, levels."""
 from __future__ import annotations
 
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -8,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pandas.testing as pdt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import annowidgets as aw
 from annowidgets.core.dataset import Dataset
@@ -167,3 +170,34 @@ def test_subsets_without_tasks_become_a_project(tmp_path):
     back = aw.load(out)
     assert back.items["subset"].tolist() == ["train", "val", "train"]
     assert back.items["frame"].tolist() == [0, 1, 2] and len(back.tasks) == 2
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 50000), st.integers(0, 50000), st.integers(0, 9999),
+                          st.integers(0, 9999), st.integers(-2, 3), st.booleans(), st.integers(0, 3),
+                          st.integers(0, 35999)), min_size=0, max_size=25))
+def test_random_boxes_round_trip(rows):
+    """Any table of boxes (2-decimal pixels) survives tables -> CVAT XML -> tables."""
+    items = pd.DataFrame({"item_id": [0, 1, 2], "name": ["a.png", "b.png", "c.png"], "frame": [0, 1, 2],
+                          "width": [640] * 3, "height": [480] * 3})
+    ann = pd.DataFrame({
+        "ann_id": np.arange(len(rows)), "item_id": [r[0] for r in rows], "frame": [r[0] for r in rows],
+        "label": ["car" if r[7] % 2 else "person" for r in rows], "type": "bbox",
+        "x": [r[1] / 100 for r in rows], "y": [r[2] / 100 for r in rows], "w": [r[3] / 100 for r in rows],
+        "h": [r[4] / 100 for r in rows], "z_order": [r[5] for r in rows], "occluded": [r[6] for r in rows],
+        "group": [r[7] or None for r in rows], "rotation": [r[8] / 100 for r in rows], "origin": "manual",
+        "attributes": [{"n": str(r[7])} if r[7] == 2 else None for r in rows]})
+    ds = Dataset(items=items, annotations=ann, labels=pd.DataFrame({"name": ["car", "person"]}))
+    text, _ = _text(ds, "images")
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "a.xml"
+        p.write_text(text)
+        back = aw.load(str(p)).annotations
+    a = ds.annotations.sort_values(["item_id", "z_order", "ann_id"], kind="stable").reset_index(drop=True)
+    b = back.reset_index(drop=True)
+    for col in ("item_id", "label", "z_order", "occluded", "group", "attributes", "origin"):
+        assert a[col].tolist() == b[col].tolist(), col
+    for col in ("x", "y", "rotation"):
+        np.testing.assert_allclose(b[col], a[col], atol=1e-9)
+    np.testing.assert_allclose(b["w"], a["w"], atol=1e-6)  # xbr - xtl of 2-decimal values
+    np.testing.assert_allclose(b["h"], a["h"], atol=1e-6)
