@@ -108,7 +108,9 @@ def load_tasks(source: Source) -> list:
                 tid = t.get("id", _int_or(posixpath.splitext(posixpath.basename(rel))[0]))
                 if tid not in by_id:
                     order.append(tid)
-                by_id[tid] = dict(by_id.get(tid, {}), **t, id=tid)
+                merged = {**by_id.get(tid, {}), **t}
+                merged["id"] = tid
+                by_id[tid] = merged
         return [by_id[i] for i in order]
     tasks: list = []
     for rel in files:

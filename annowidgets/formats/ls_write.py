@@ -144,7 +144,7 @@ class Writer:
         self.item_dur = items["duration"].to_numpy(dtype=float)
         self.item_kind = items["kind"].tolist()
         # region ids: keep the source's; generate for the others (tracks share one)
-        reg = ann["region_id"].astype(object).to_numpy()
+        reg = np.array(ann["region_id"].astype(object).tolist(), dtype=object)
         miss = pd.isna(reg)
         if miss.any():
             trk = ann["track_id"].to_numpy(dtype=object)
@@ -288,7 +288,7 @@ class Writer:
             value = self._shape(typ, i, ex)
         else:
             value = self._classification(typ, lt, rows, ex)
-        if lt in LABEL_KEYS and lt != "videorectangle" and not ex.get("ls_no_labels"):
+        if lt in LABEL_KEYS and lt != "videorectangle" and not ex.get("ls_no_labels") and "ls_value" not in ex:
             value[lt] = [c["label"][j] for j in rows if c["label"][j] != ""]
         for k, v in ex.items():
             if k in TOP_LEVEL:
@@ -301,9 +301,10 @@ class Writer:
         W, H = self.pct["W"][i], self.pct["H"][i]
         if "original_width" in ex:
             r["original_width"], r["original_height"] = ex["original_width"], ex["original_height"]
-        elif not ex.get("ls_no_size") and W == W and self.item_kind[it_i] in ("image", "video_frame"):
-            r["original_width"], r["original_height"] = int(W), int(H)
-        if "original_width" in r and not ex.get("ls_no_image_rotation") and "image_rotation" not in r:
+        elif not ex.get("ls_no_size") and W == W and self.item_kind[it_i] in ("image", "video_frame", "video"):
+            r["original_width"], r["original_height"] = int(W), int(H)  # LS video omits it; we keep the px
+        if ("original_width" in r and not ex.get("ls_no_image_rotation") and "image_rotation" not in r
+                and self.item_kind[it_i] != "video"):
             r["image_rotation"] = 0
         attrs = c["attributes"][i]
         if isinstance(attrs, dict) and attrs:
