@@ -246,16 +246,18 @@ def records_to_tasks(recs: list[dict], controls: set | None, cfg) -> list[dict]:
     return list(tasks.values())
 
 
-def _to_dataset(tasks: list, cfg, source: Source, threshold: int) -> Dataset:
+def _to_dataset(tasks: list, cfg, source: Source, threshold: int, fmt: str) -> Dataset:
     enabled = gc.isenabled()
     gc.disable()
     try:
         reader = Reader(cfg, threshold, source.display())
         reader.add_tasks(tasks)
-        return reader.dataset()
+        ds = reader.dataset()
     finally:
         if enabled:
             gc.enable()
+    ds.info["format"] = fmt
+    return ds
 
 
 def _main_file(source: Source, *pats: str) -> str | None:
@@ -276,7 +278,7 @@ def read_json_min(source: Source, config=None, mask_threshold: int = 1, **_o) ->
         raise FormatError(source.display(rel), "JSON_MIN must be a list of objects")
     cfg = load_config(config, source)
     controls = set(cfg.controls) if cfg is not None else None
-    return _to_dataset(records_to_tasks(recs, controls, cfg), cfg, source, mask_threshold)
+    return _to_dataset(records_to_tasks(recs, controls, cfg), cfg, source, mask_threshold, "JSON_MIN")
 
 
 _NUM = {"id", "annotation_id"}
@@ -331,7 +333,8 @@ def _read_csv(source: Source, sep: str | None, config, mask_threshold: int) -> D
                     and any(isinstance(r[c], list) for r in recs)
                     and all(r[c] is None or (isinstance(r[c], list) and all(isinstance(x, (dict, str)) for x in r[c]))
                             for r in recs)}
-    return _to_dataset(records_to_tasks(recs, controls, cfg), cfg, source, mask_threshold)
+    return _to_dataset(records_to_tasks(recs, controls, cfg), cfg, source, mask_threshold,
+                       "TSV" if sep == "\t" else "CSV")
 
 
 def read_csv(source: Source, config=None, mask_threshold: int = 1, **_o) -> Dataset:
