@@ -38,6 +38,33 @@ SHAPES = {
     "rectangle": ("bbox", 1), "polygon": ("polygon", 4), "keypoint": ("points", 3),
     "ellipse": ("ellipse", 2), "brush": ("mask", 5),
 }
+def _spec(base: str, lk: str | None):
+    typ, geo = SHAPES[base]
+    known = {"rectangle": ("x", "y", "width", "height", "rotation"), "ellipse": ("x", "y", "radiusX", "radiusY",
+                                                                            "rotation"),
+             "keypoint": ("x", "y"), "polygon": ("points",), "brush": ("rle", "format")}[base]
+    return typ, geo, lk, frozenset(known + ((lk,) if lk else ()))
+
+
+#: LS result type -> (annotations.type, geometry code, labels key, value keys with a column)
+SHAPE_SPECS = {**{b: _spec(b, None) for b in SHAPES}, **{b + "labels": _spec(b, b + "labels") for b in SHAPES}}
+
+
+def _labels_spec(value: dict):
+    """A ``labels`` result beside a geometry control (Rectangle + Labels): shape from the value keys."""
+    if "points" in value:
+        return _spec("polygon", "labels")
+    if "radiusX" in value:
+        return _spec("ellipse", "labels")
+    if "rle" in value or "format" in value:
+        return _spec("brush", "labels")
+    if "x" in value and "height" in value:
+        return _spec("rectangle", "labels")
+    if "x" in value and "y" in value and "start" not in value:
+        return _spec("keypoint", "labels")
+    return None
+
+
 #: default LS type written for an annotations.type (others are kept in extra['ls_type'])
 DEFAULT_LS_TYPE = {
     "bbox": "rectanglelabels", "polygon": "polygonlabels", "points": "keypointlabels",
@@ -164,13 +191,13 @@ def media_of(data: dict, cfg: LabelConfig | None) -> tuple[str | None, str]:
 
 # -- the reader ------------------------------------------------------------------------------------
 class _Rows:
-    """Column lists of the annotations table; rare columns kept sparse (row -> value)."""
+    """Annotation rows as one tuple each (one append per row); rare columns kept sparse."""
+
+    COLS = ("item", "set", "region", "label", "type", "from_name", "to_name", "origin", "score", "parent",
+            "extra", "ow", "oh", "geo", "gx", "gy", "gw", "gh", "grot")
 
     def __init__(self):
-        self.item, self.set, self.region, self.label, self.type = [], [], [], [], []
-        self.from_name, self.to_name, self.origin, self.score, self.parent = [], [], [], [], []
-        self.extra, self.ow, self.oh, self.geo = [], [], [], []
-        self.gx, self.gy, self.gw, self.gh, self.grot = [], [], [], [], []
+        self.data: list[tuple] = []
         self.points: dict[int, list] = {}
         self.rle: dict[int, list] = {}
         self.start: dict[int, float] = {}
@@ -182,28 +209,22 @@ class _Rows:
         self.attrs: dict[int, dict] = {}
 
     def add(self, item, set_idx, region, label, typ, fn, tn, origin, score, parent, extra,
-            ow=np.nan, oh=np.nan, geo=0, gx=np.nan, gy=np.nan, gw=np.nan, gh=np.nan, grot=0.0) -> int:
-        i = len(self.item)
-        self.item.append(item)
-        self.set.append(set_idx)
-        self.region.append(region)
-        self.label.append(label)
-        self.type.append(typ)
-        self.from_name.append(fn)
-        self.to_name.append(tn)
-        self.origin.append(origin)
-        self.score.append(score)
-        self.parent.append(parent)
-        self.extra.append(extra)
-        self.ow.append(ow)
-        self.oh.append(oh)
-        self.geo.append(geo)
-        self.gx.append(gx)
-        self.gy.append(gy)
-        self.gw.append(gw)
-        self.gh.append(gh)
-        self.grot.append(grot)
-        return i
+            ow=None, oh=None, geo=0, gx=None, gy=None, gw=None, gh=None, grot=0.0) -> int:
+        self.data.append((item, set_idx, region, label, typ, fn, tn, origin, score, parent, extra, ow, oh, geo,
+                          gx, gy, gw, gh, grot))
+        return len(self.data) - 1
+
+    def columns(self) -> dict[str, list]:
+        cols = list(zip(*self.data, strict=True)) if self.data else [()] * len(self.COLS)
+        return dict(zip(self.COLS, cols, strict=True))
+
+
+def _floats(values) -> np.ndarray:
+    """Float array of raw JSON values (None -> NaN; strings parsed, junk -> NaN)."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(np.float64)
 
 
 def _num(v):
@@ -369,10 +390,10 @@ class Reader:
     def add_result(self, r: dict, set_idx: int, item_idx: int, source: str, set_score: float,
                    cancelled: bool) -> None:
         self._attrs_pending = None
-        start = len(self.rows.item)
+        start = len(self.rows.data)
         self._add_result(r, set_idx, item_idx, source, set_score, cancelled)
         if self._attrs_pending is not None:
-            for i in range(start, len(self.rows.item)):
+            for i in range(start, len(self.rows.data)):
                 self.rows.attrs[i] = self._attrs_pending
 
     def _add_result(self, r: dict, set_idx: int, item_idx: int, source: str, set_score: float,
@@ -380,15 +401,16 @@ class Reader:
         rows = self.rows
         ltype = r.get("type") or ""
         value = r.get("value")
-        if not isinstance(value, dict):
+        if value.__class__ is not dict:
             value = {}
         rid = r.get("id")
-        rid = None if rid is None else str(rid)
+        if rid is not None and rid.__class__ is not str:
+            rid = str(rid)
         fn, tn = r.get("from_name"), r.get("to_name")
         origin = r.get("origin")
-        score = _num(r.get("score"))
+        score = r.get("score")
         extra: dict = {}
-        if source == "prediction" and score != score and set_score == set_score:
+        if score is None and source == "prediction" and set_score == set_score:
             score = set_score
             extra["ls_score_from_set"] = True
         if cancelled:
@@ -396,12 +418,10 @@ class Reader:
         parent = r.get("parentID")
         if parent is not None:
             extra["parentID"] = parent
-        attrs = None
-        for k, v in r.items():
-            if k in RESULT_KEYS:
-                continue
+        for k in r.keys() - RESULT_KEYS:
+            v = r[k]
             if k == "meta" and isinstance(v, dict) and isinstance(v.get("attributes"), dict):
-                attrs = v["attributes"]  # attributes our writer put there (e.g. from CVAT)
+                self._attrs_pending = v["attributes"]  # attributes our writer put there (e.g. from CVAT)
                 v = {a: b for a, b in v.items() if a != "attributes"}
                 if not v:
                     extra["ls_meta_attrs_only"] = True
@@ -410,102 +430,80 @@ class Reader:
                 extra[k] = v
             else:
                 extra.setdefault("ls_result", {})[k] = v
-        if attrs is not None:
-            self._attrs_pending = attrs
         ow, oh = r.get("original_width"), r.get("original_height")
         it = self.items
         if ow is not None and oh is not None:
-            if it["width"][item_idx] is None:
+            w0 = it["width"][item_idx]
+            if w0 is None:
                 it["width"][item_idx], it["height"][item_idx] = ow, oh
-            elif (it["width"][item_idx], it["height"][item_idx]) != (ow, oh):
+            elif w0 != ow or it["height"][item_idx] != oh:
                 extra["original_width"], extra["original_height"] = ow, oh
-            if "image_rotation" in extra:
-                if extra["image_rotation"] == 0:
-                    del extra["image_rotation"]
-            else:
+            rot0 = extra.get("image_rotation", extra)
+            if rot0 is extra:
                 extra["ls_no_image_rotation"] = True
-            owf, ohf = float(ow), float(oh)
+            elif rot0 == 0:
+                del extra["image_rotation"]
         else:
             if ow is not None or oh is not None:
                 extra["original_width"], extra["original_height"] = ow, oh
-            owf = ohf = np.nan
+            ow = oh = None
             if it["kind"][item_idx] == "image":
                 extra["ls_no_size"] = True
-        base = ltype[:-6] if ltype.endswith("labels") and ltype != "labels" else ltype
-        labels_key = ltype if ltype.endswith("labels") else None
-        if ltype == "labels":
-            labels_key = "labels"
-            if "points" in value:
-                base = "polygon"
-            elif "radiusX" in value:
-                base = "ellipse"
-            elif "rle" in value or "format" in value:
-                base = "brush"
-            elif "x" in value and "height" in value:
-                base = "rectangle"
-            elif "x" in value and "y" in value:
-                base = "keypoint"
-        used = {labels_key} if labels_key else set()
-        if base in SHAPES:
-            typ, geo = SHAPES[base]
-            if DEFAULT_LS_TYPE[typ] != ltype:
+        spec = SHAPE_SPECS.get(ltype)
+        if spec is None and ltype == "labels":
+            spec = _labels_spec(value)
+        if spec is None:
+            if ltype == "videorectangle":
+                self._video(value, r, rows, item_idx, set_idx, rid, fn, tn, origin, score, parent, extra, ow, oh)
+            else:
+                self._classification(ltype, value, rows, item_idx, set_idx, rid, fn, tn, origin, score, parent,
+                                     extra, ow, oh)
+            return
+        typ, geo, lk, known = spec
+        if DEFAULT_LS_TYPE[typ] != ltype:
+            extra["ls_type"] = ltype
+        gx = gy = gw = gh = None
+        grot = 0.0
+        if geo == 1:
+            gx, gy, gw, gh = value.get("x"), value.get("y"), value.get("width"), value.get("height")
+        elif geo == 2:
+            gx, gy, gw, gh = value.get("x"), value.get("y"), value.get("radiusX"), value.get("radiusY")
+        elif geo == 3:
+            gx, gy = value.get("x"), value.get("y")
+        elif geo == 5:
+            if value.get("format", "rle") != "rle" or "rle" not in value:
                 extra["ls_type"] = ltype
-            gx = gy = gw = gh = np.nan
-            grot = 0.0
-            if geo == 1:
-                gx, gy, gw, gh = _num(value.get("x")), _num(value.get("y")), _num(value.get("width")), _num(
-                    value.get("height"))
-                if "rotation" in value:
-                    grot = _num(value["rotation"])
-                else:
-                    extra["ls_no_rotation"] = True
-                used |= {"x", "y", "width", "height", "rotation"}
-            elif geo == 2:
-                gx, gy, gw, gh = _num(value.get("x")), _num(value.get("y")), _num(value.get("radiusX")), _num(
-                    value.get("radiusY"))
-                if "rotation" in value:
-                    grot = _num(value["rotation"])
-                else:
-                    extra["ls_no_rotation"] = True
-                used |= {"x", "y", "radiusX", "radiusY", "rotation"}
-            elif geo == 3:
-                gx, gy = _num(value.get("x")), _num(value.get("y"))
-                used |= {"x", "y"}
-            elif geo == 4:
-                used.add("points")
-            elif geo == 5:
-                if value.get("format", "rle") != "rle" or "rle" not in value:
-                    geo = 0
-                    typ = "other"
-                    extra["ls_type"] = ltype
-                else:
-                    extra["rle"] = value["rle"]
-                    used |= {"rle", "format"}
-                    if value.get("format") != "rle":
-                        extra["ls_no_format"] = True
-            for k, v in value.items():
-                if k not in used:
-                    extra[k] = v
-            if typ == "other":
                 extra["ls_value"] = value
-            labels = value.get(labels_key) if labels_key else None
-            labs = labels if isinstance(labels, list) and labels else [""]
-            if labels_key and labels_key not in value:
-                extra["ls_no_labels"] = True
-            for j, lab in enumerate(labs):
-                ex = extra if j == 0 else dict(extra)
-                i = rows.add(item_idx, set_idx, rid, str(lab), typ, fn, tn, origin, score, parent, ex or None,
-                             owf, ohf, geo, gx, gy, gw, gh, grot)
-                if geo == 4:
-                    rows.points[i] = value.get("points") or []
-                elif geo == 5:
-                    rows.rle[i] = value["rle"]
-            return
-        if ltype == "videorectangle":
-            self._video(value, r, rows, item_idx, set_idx, rid, fn, tn, origin, score, parent, extra, owf, ohf)
-            return
-        self._classification(ltype, value, rows, item_idx, set_idx, rid, fn, tn, origin, score, parent, extra,
-                             owf, ohf)
+                rows.add(item_idx, set_idx, rid, "", "other", fn, tn, origin, score, parent, extra, ow, oh)
+                return
+            extra["rle"] = value["rle"]
+            if "format" not in value:
+                extra["ls_no_format"] = True
+        if geo == 1 or geo == 2:
+            grot = value.get("rotation")
+            if grot is None:
+                grot = 0.0
+                extra["ls_no_rotation"] = True
+        for k in value.keys() - known:
+            extra[k] = value[k]
+        labels = value.get(lk) if lk else None
+        if lk and labels is None:
+            extra["ls_no_labels"] = True
+        if labels.__class__ is not list or len(labels) == 1 or not labels:
+            lab = labels[0] if labels.__class__ is list and labels else ""
+            i = rows.add(item_idx, set_idx, rid, lab if lab.__class__ is str else str(lab), typ, fn, tn, origin,
+                         score, parent, extra or None, ow, oh, geo, gx, gy, gw, gh, grot)
+            idx = (i,)
+        else:
+            idx = tuple(rows.add(item_idx, set_idx, rid, str(lab), typ, fn, tn, origin, score, parent,
+                                 (extra if j == 0 else dict(extra)) or None, ow, oh, geo, gx, gy, gw, gh, grot)
+                        for j, lab in enumerate(labels))
+        if geo == 4:
+            for i in idx:
+                rows.points[i] = value.get("points") or []
+        elif geo == 5:
+            for i in idx:
+                rows.rle[i] = value["rle"]
 
     def _video(self, value, r, rows, item_idx, set_idx, rid, fn, tn, origin, score, parent, extra, owf, ohf):
         it = self.items
@@ -556,8 +554,7 @@ class Reader:
             if "rotation" not in kf:
                 ex["ls_no_rotation"] = True
             i = rows.add(item_idx, set_idx, rid, label, "bbox", fn, tn, origin, score, parent, ex, owf, ohf, 1,
-                         _num(kf.get("x")), _num(kf.get("y")), _num(kf.get("width")), _num(kf.get("height")),
-                         _num(kf.get("rotation", 0.0)))
+                         kf.get("x"), kf.get("y"), kf.get("width"), kf.get("height"), kf.get("rotation", 0.0))
             rows.track[i] = track
             fr = kf.get("frame")
             if isinstance(fr, int):
@@ -726,16 +723,17 @@ class Reader:
 
     def _annotations_frame(self, item_ids, sets) -> pd.DataFrame:
         r = self.rows
-        n = len(r.item)
+        n = len(r.data)
         if n == 0:
             return pd.DataFrame({"ann_id": pd.Series([], dtype="Int64")})
-        set_idx = np.asarray(r.set, dtype=np.int64)
+        c = r.columns()
+        set_idx = np.asarray(c["set"], dtype=np.int64)
         set_ids = sets["set_id"].to_numpy()[set_idx]
-        ow, oh = np.asarray(r.ow, dtype=float), np.asarray(r.oh, dtype=float)
-        geo = np.asarray(r.geo, dtype=np.int8)
-        gx, gy, gw, gh = (np.asarray(a, dtype=float) for a in (r.gx, r.gy, r.gw, r.gh))
-        rot = np.asarray(r.grot, dtype=float)
-        extra = r.extra
+        ow, oh = _floats(c["ow"]), _floats(c["oh"])
+        geo = np.asarray(c["geo"], dtype=np.int8)
+        gx, gy, gw, gh = (_floats(c[k]) for k in ("gx", "gy", "gw", "gh"))
+        rot = _floats(c["grot"])
+        extra = list(c["extra"])
         x = np.full(n, np.nan)
         y, w, h = x.copy(), x.copy(), x.copy()
         # boxes (geo 1): percent -> px, top-left rotation -> centre rotation
@@ -780,25 +778,25 @@ class Reader:
         src = sets["source"].to_numpy()[set_idx]
         df = pd.DataFrame({
             "ann_id": np.arange(n, dtype=np.int64),
-            "item_id": item_ids[np.asarray(r.item, dtype=np.int64)],
+            "item_id": item_ids[np.asarray(c["item"], dtype=np.int64)],
             "set_id": set_ids,
             "source": src,
             "annotator": sets["annotator"].to_numpy()[set_idx],
             "model_version": sets["model_version"].to_numpy()[set_idx],
-            "score": np.asarray(r.score, dtype=float),
-            "origin": r.origin,
-            "region_id": r.region,
-            "label": r.label,
-            "type": r.type,
-            "from_name": r.from_name,
-            "to_name": r.to_name,
+            "score": _floats(c["score"]),
+            "origin": c["origin"],
+            "region_id": c["region"],
+            "label": c["label"],
+            "type": c["type"],
+            "from_name": c["from_name"],
+            "to_name": c["to_name"],
             "x": x, "y": y, "w": w, "h": h,
             "rotation": np.where((geo == 1) | (geo == 2), rot, 0.0),
             "points": points,
             "mask": masks,
             "extra": extra,
         })
-        df["parent_id"] = self._parents(r, set_idx)
+        df["parent_id"] = self._parents(c)
         for col, sparse, dtype in (("start", r.start, float), ("end", r.end, float), ("value", r.value, float),
                                    ("text", r.text, object), ("frame", r.frame, object),
                                    ("track_id", r.track, object), ("attributes", r.attrs, object)):
@@ -856,15 +854,14 @@ class Reader:
         x[idx], y[idx], w[idx], h[idx] = bx, by, bw, bh
 
     @staticmethod
-    def _parents(r: _Rows, set_idx: np.ndarray) -> pd.array:
-        n = len(r.item)
-        out = pd.array([pd.NA] * n, dtype="Int64")
-        if not any(p is not None for p in r.parent):
-            return out
+    def _parents(c: dict) -> pd.array:
+        n = len(c["parent"])
+        if not any(p is not None for p in c["parent"]):
+            return pd.array([pd.NA] * n, dtype="Int64")
         first: dict = {}
-        for i, (s, reg) in enumerate(zip(r.set, r.region)):
+        for i, (s, reg) in enumerate(zip(c["set"], c["region"], strict=True)):
             first.setdefault((s, reg), i)
-        vals = [first.get((s, str(p))) if p is not None else None for s, p in zip(r.set, r.parent)]
+        vals = [first.get((s, str(p))) if p is not None else None for s, p in zip(c["set"], c["parent"], strict=True)]
         return pd.array([pd.NA if v is None else v for v in vals], dtype="Int64")
 
     def _labels_frame(self, ann: pd.DataFrame) -> pd.DataFrame:
