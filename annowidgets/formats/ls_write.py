@@ -102,15 +102,43 @@ class Writer:
         W = np.where(np.isnan(ow), W, ow)
         H = np.where(np.isnan(oh), H, oh)
         x, y, w, h, rot = (ann[c].to_numpy(dtype=float) for c in ("x", "y", "w", "h", "rotation"))
+        typ = ann["type"].to_numpy(dtype=object)
         tx, ty = geometry.centre_to_topleft(x, y, w, h, rot)
-        return {
-            "W": W, "H": H,
-            "bx": geometry.px_to_pct(tx, W), "by": geometry.px_to_pct(ty, H),
-            "bw": geometry.px_to_pct(w, W), "bh": geometry.px_to_pct(h, H),
-            "ex": geometry.px_to_pct(x + w / 2, W), "ey": geometry.px_to_pct(y + h / 2, H),
-            "erx": geometry.px_to_pct(w / 2, W), "ery": geometry.px_to_pct(h / 2, H),
-            "px": geometry.px_to_pct(x, W), "py": geometry.px_to_pct(y, H),
-        }
+        # percent geometry per row: box (x, y, width, height of the corner-rotated box) or ellipse
+        # (centre, radii) or keypoint (x, y)
+        g = np.stack([geometry.px_to_pct(tx, W), geometry.px_to_pct(ty, H),
+                      geometry.px_to_pct(w, W), geometry.px_to_pct(h, H)], axis=1)
+        e = typ == "ellipse"
+        if e.any():
+            g[e] = np.stack([geometry.px_to_pct(x[e] + w[e] / 2, W[e]), geometry.px_to_pct(y[e] + h[e] / 2, H[e]),
+                             geometry.px_to_pct(w[e] / 2, W[e]), geometry.px_to_pct(h[e] / 2, H[e])], axis=1)
+        k = np.flatnonzero(typ == "points")
+        pts = ann["points"].tolist()
+        for i in k.tolist():
+            p = pts[i]
+            if p is not None and len(p) >= 2:
+                g[i, 0], g[i, 1] = p[0] * 100.0 / W[i], p[1] * 100.0 / H[i]
+            else:
+                g[i, 0], g[i, 1] = x[i] * 100.0 / W[i], y[i] * 100.0 / H[i]
+        # where the reader kept the source's percentages and the table still agrees, write those
+        keep = [(i, e["ls_pct"]) for i, e in enumerate(ex) if e and e.get("ls_pct") is not None]
+        glist = g.tolist()
+        if keep:
+            idx = np.fromiter((i for i, _ in keep), dtype=np.int64, count=len(keep))
+            orig = np.full((len(keep), 4), np.nan)
+            for j, (_, o) in enumerate(keep):
+                orig[j, :len(o)] = [np.nan if v is None else v for v in o]
+            cur = g[idx]
+            n = np.array([len(o) for _, o in keep])
+            cur[n < 4, 2:] = np.nan
+            same = ((np.abs(cur - orig) <= 1e-6) | np.isnan(orig) & np.isnan(cur) | np.isnan(cur)).all(axis=1)
+            for j in np.flatnonzero(same).tolist():
+                i, o = keep[j]
+                glist[i] = list(o) + [None] * (4 - len(o))
+        for i, row in enumerate(glist):
+            if row[0] != row[0] or row[2] != row[2] or row[1] != row[1] or row[3] != row[3]:
+                glist[i] = [None if v is None or v != v else v for v in row]
+        return {"W": W, "H": H, "g": glist}
 
     def _report_losses(self, ann: pd.DataFrame) -> pd.DataFrame:
         r = self.report
@@ -120,6 +148,10 @@ class Writer:
                    key="ann_id")
         r.add_mask("annotations", ann, ann["occluded"], "occluded has no place in Label Studio JSON", key="ann_id")
         r.add_mask("annotations", ann, ann["group"].notna(), "CVAT group has no place in Label Studio JSON",
+                   key="ann_id")
+        multi = (ann["type"] == "points") & ann["points"].map(lambda p: p is not None and len(p) > 2)
+        r.add_mask("annotations", ann, multi.to_numpy(),
+                   "a Label Studio keypoint holds one point: only the first point of a multi-point shape is written",
                    key="ann_id")
         geo = ann["type"].isin(["bbox", "polygon", "polyline", "points", "ellipse", "mask"])
         return ann[~bad].reset_index(drop=True), geo
@@ -327,33 +359,19 @@ class Writer:
     def _shape(self, typ: str, i: int, ex: dict) -> dict:
         p = self.pct
         v: dict = {}
-        orig = ex.get("ls_pct")
+        g = p["g"][i]
         if typ == "bbox":
-            vals = [p["bx"][i], p["by"][i], p["bw"][i], p["bh"][i]]
-            if orig is not None and (_close(vals, orig) or np.isnan(vals).all()):
-                vals = orig
-            v.update(x=_f(vals[0]), y=_f(vals[1]), width=_f(vals[2]), height=_f(vals[3]))
+            v.update(x=g[0], y=g[1], width=g[2], height=g[3])
             if not ex.get("ls_no_rotation"):
-                v["rotation"] = _f(self.c["rotation"][i])
+                v["rotation"] = self.c["rotation"][i]
         elif typ == "ellipse":
-            vals = [p["ex"][i], p["ey"][i], p["erx"][i], p["ery"][i]]
-            if orig is not None and (_close(vals, orig) or np.isnan(vals).all()):
-                vals = orig
-            v.update(x=_f(vals[0]), y=_f(vals[1]), radiusX=_f(vals[2]), radiusY=_f(vals[3]))
+            v.update(x=g[0], y=g[1], radiusX=g[2], radiusY=g[3])
             if not ex.get("ls_no_rotation"):
-                v["rotation"] = _f(self.c["rotation"][i])
-        elif typ == "points" and "ls_type" not in ex or (typ == "points" and "keypoint" in ex.get("ls_type", "")):
-            pts = self.c["points"][i]
-            W, H = p["W"][i], p["H"][i]
-            if pts is not None and len(pts) >= 2:
-                vals = [pts[0] * 100.0 / W, pts[1] * 100.0 / H]
-            else:
-                vals = [p["px"][i], p["py"][i]]
-            if orig is not None and (_close(vals, orig) or np.isnan(vals).all()):
-                vals = orig
-            v.update(x=_f(vals[0]), y=_f(vals[1]))
+                v["rotation"] = self.c["rotation"][i]
+        elif typ == "points" and ("ls_type" not in ex or "keypoint" in ex["ls_type"]):
+            v.update(x=g[0], y=g[1])
             if "width" not in ex:
-                v["width"] = 0.5  # marker size: LS default-ish; no geometry meaning
+                v["width"] = 0.5  # marker size only; no geometry meaning
         elif typ in ("polygon", "polyline", "points"):
             pts = np.asarray(self.c["points"][i] if self.c["points"][i] is not None else [], dtype=float)
             W, H = p["W"][i], p["H"][i]
@@ -447,17 +465,14 @@ class Writer:
         if not ex.get("ls_empty_sequence"):
             for j in rows:
                 e = c["extra"][j] or {}
-                vals = [p["bx"][j], p["by"][j], p["bw"][j], p["bh"][j]]
-                orig = e.get("ls_pct")
-                if orig is not None and (_close(vals, orig) or np.isnan(vals).all()):
-                    vals = orig
+                vals = p["g"][j]
                 kf: dict = {}
                 if not _na(c["frame"][j]):
                     kf["frame"] = int(c["frame"][j]) + 1
                 kf["enabled"] = e["enabled"] if "enabled" in e else not bool(c["outside"][j])
                 if not e.get("ls_no_rotation"):
-                    kf["rotation"] = _f(c["rotation"][j])
-                kf.update(x=_f(vals[0]), y=_f(vals[1]), width=_f(vals[2]), height=_f(vals[3]))
+                    kf["rotation"] = c["rotation"][j]
+                kf.update(x=vals[0], y=vals[1], width=vals[2], height=vals[3])
                 if "time" in e:
                     kf["time"] = e["time"]
                 kf.update(e.get("ls_keyframe") or {})
