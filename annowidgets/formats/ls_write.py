@@ -29,6 +29,8 @@ DEFAULT_FROM = {"bbox": "label", "polygon": "polygon", "polyline": "polygon", "p
 LABEL_KEYS = {"rectanglelabels", "polygonlabels", "keypointlabels", "ellipselabels", "brushlabels", "labels",
               "timeserieslabels", "hypertextlabels", "paragraphlabels", "timelinelabels", "videorectangle"}
 UNSUPPORTED = ("cuboid", "skeleton")
+_SHAPES = frozenset(("bbox", "polygon", "polyline", "points", "ellipse", "mask"))
+_EMPTY: dict = {}
 
 
 def _na(v) -> bool:
@@ -192,22 +194,21 @@ class Writer:
                                                "end", "text", "value", "frame", "track_id", "rotation",
                                                "outside", "attributes")}
         self.c = cols
-        # group rows into result items, then result items into sets
+        self._prepare(ann, items)
+        # group rows into result items (consecutive rows of one set, region, control and type) …
+        lt = self.lt
+        new = np.zeros(len(ann), bool)
+        new[:1] = True
+        if len(ann) > 1:
+            for col in (ann["set_id"].astype("float64").to_numpy(), reg, np.array(self.fn, dtype=object),
+                        np.array(lt, dtype=object)):
+                new[1:] |= col[1:] != col[:-1]
+        starts = np.flatnonzero(new).tolist() + [len(ann)]
+        # … and result items into sets
         set_rows: dict = {}
-        prev_key = None
-        for i in range(len(ann)):
-            ex = cols["extra"][i] or {}
-            typ = cols["type"][i]
-            lt = ex.get("ls_type") or ("videorectangle" if typ == "bbox" and not _na(cols["track_id"][i])
-                                       else DEFAULT_LS_TYPE.get(typ, "polygonlabels" if typ == "polyline"
-                                                                else "other"))
-            key = (cols["set_id"][i], reg[i], cols["from_name"][i], lt)
-            groups = set_rows.setdefault(cols["set_id"][i], [])
-            if key == prev_key and groups:
-                groups[-1][1].append(i)
-            else:
-                groups.append((lt, [i]))
-            prev_key = key
+        set_col = cols["set_id"]
+        for a, b in zip(starts[:-1], starts[1:], strict=True):
+            set_rows.setdefault(set_col[a], []).append((lt[a], list(range(a, b))))
         rel_by_set: dict = {}
         r = ds.relations
         for s, fr, to, d, lab, ex in zip(r["set_id"].tolist(), r["from_region"].tolist(), r["to_region"].tolist(),
@@ -230,6 +231,43 @@ class Writer:
         for it_i, it in enumerate(items.to_dict("records")):
             out.append(self._task(it, it_i, by_item.get(it["item_id"], []), set_rows, rel_by_set))
         return out
+
+    def _prepare(self, ann: pd.DataFrame, items: pd.DataFrame) -> None:
+        """Per-row values of the result items, computed per column instead of per row."""
+        typ = ann["type"]
+        extra = self.c["extra"]
+        lt = typ.map(DEFAULT_LS_TYPE).astype(object)
+        lt[typ == "polyline"] = "polygonlabels"
+        lt[(typ == "bbox") & ann["track_id"].notna()] = "videorectangle"
+        lt = np.array(lt.where(lt.notna(), "other").tolist(), dtype=object)
+        has_ex = [i for i, e in enumerate(extra) if e]
+        for i in has_ex:
+            t = extra[i].get("ls_type")
+            if t:
+                lt[i] = t
+        self.lt = lt.tolist()
+        kind = items["kind"].to_numpy(dtype=object)[pd.Index(items["item_id"]).get_indexer(ann["item_id"])]
+        fn_default = pd.Series(np.where(lt == "videorectangle", "video", typ.to_numpy(dtype=object))).map(
+            self.from_names).fillna("label")
+        fn = ann["from_name"].astype(object)
+        self.fn = fn.where(fn.notna(), fn_default.to_numpy()).tolist()
+        tn_default = self.to_name or pd.Series(kind).map({"audio": "audio", "video": "video", "text": "text"}).fillna(
+            "image").to_numpy()
+        tn = ann["to_name"].astype(object)
+        self.tn = tn.where(tn.notna(), tn_default).tolist()
+        origin = ann["origin"].astype(object)
+        self.origin = origin.where(origin.notna(), None).tolist()
+        score = ann["score"].to_numpy(dtype=float)
+        self.score = [None if v != v else v for v in score.tolist()]
+        for i in has_ex:
+            if extra[i].get("ls_score_from_set"):
+                self.score[i] = None
+        W, H = self.pct["W"], self.pct["H"]
+        sized = np.isin(kind, ["image", "video_frame", "video"]) & ~np.isnan(W)
+        self.size = [(int(w), int(h)) if ok else None for ok, w, h in
+                     zip(sized.tolist(), np.nan_to_num(W).tolist(), np.nan_to_num(H).tolist(), strict=True)]
+        self.img_rot = (kind != "video").tolist()
+        self.rot = ann["rotation"].tolist()
 
     def _task(self, it: dict, it_i: int, sets: list, set_rows: dict, rel_by_set: dict) -> dict:
         ex = dict(it["extra"] or {})
@@ -303,51 +341,52 @@ class Writer:
     def _result(self, lt: str, rows: list[int], it_i: int) -> dict:
         c = self.c
         i = rows[0]
-        ex = c["extra"][i] or {}
+        ex = c["extra"][i] or _EMPTY
         typ = c["type"][i]
-        fn = c["from_name"][i]
-        tn = c["to_name"][i]
-        r: dict = {"id": str(self.reg[i]), "type": lt,
-                   "from_name": fn if not _na(fn) else self.from_names.get(
-                       "video" if lt == "videorectangle" else typ, "label"),
-                   "to_name": tn if not _na(tn) else (self.to_name or self._default_to(it_i))}
-        value: dict = {}
+        r: dict = {"id": self.reg[i], "type": lt, "from_name": self.fn[i], "to_name": self.tn[i]}
         if typ == "other" or "ls_value" in ex:
             value = dict(ex.get("ls_value") or {})
         elif lt == "videorectangle":
             value = self._video(rows, ex, it_i)
-        elif typ in ("bbox", "polygon", "polyline", "points", "ellipse", "mask"):
+        elif typ in _SHAPES:
             value = self._shape(typ, i, ex)
         else:
             value = self._classification(typ, lt, rows, ex)
-        if lt in LABEL_KEYS and lt != "videorectangle" and not ex.get("ls_no_labels") and "ls_value" not in ex:
-            value[lt] = [c["label"][j] for j in rows if c["label"][j] != ""]
-        for k, v in ex.items():
-            if k in TOP_LEVEL:
-                r[k] = v
-            elif k not in ROW_RESERVED and not k.startswith("ls_"):
-                value.setdefault(k, v)
-        r["value"] = value
-        r.update(ex.get("ls_result") or {})
-        # image size on image results
-        W, H = self.pct["W"][i], self.pct["H"][i]
-        if "original_width" in ex:
-            r["original_width"], r["original_height"] = ex["original_width"], ex["original_height"]
-        elif not ex.get("ls_no_size") and W == W and self.item_kind[it_i] in ("image", "video_frame", "video"):
-            r["original_width"], r["original_height"] = int(W), int(H)  # LS video omits it; we keep the px
-        if ("original_width" in r and not ex.get("ls_no_image_rotation") and "image_rotation" not in r
-                and self.item_kind[it_i] != "video"):
-            r["image_rotation"] = 0
+        if lt in LABEL_KEYS and lt != "videorectangle" and "ls_value" not in ex and not ex.get("ls_no_labels"):
+            labels = c["label"]
+            value[lt] = [labels[i]] if len(rows) == 1 and labels[i] != "" else [
+                labels[j] for j in rows if labels[j] != ""]
+        if ex:
+            for k, v in ex.items():
+                if k in TOP_LEVEL:
+                    r[k] = v
+                elif k not in ROW_RESERVED and not k.startswith("ls_"):
+                    value.setdefault(k, v)
+            r["value"] = value
+            r.update(ex.get("ls_result") or {})
+            if "original_width" in ex:
+                r["original_width"], r["original_height"] = ex["original_width"], ex["original_height"]
+            elif not ex.get("ls_no_size") and self.size[i]:
+                r["original_width"], r["original_height"] = self.size[i]
+            if ("original_width" in r and not ex.get("ls_no_image_rotation") and "image_rotation" not in r
+                    and self.img_rot[i]):
+                r["image_rotation"] = 0
+        else:
+            r["value"] = value
+            size = self.size[i]
+            if size:
+                r["original_width"], r["original_height"] = size
+                if self.img_rot[i]:
+                    r["image_rotation"] = 0
         attrs = c["attributes"][i]
-        if isinstance(attrs, dict) and attrs:
+        if attrs and isinstance(attrs, dict):
             meta = dict(r.get("meta") or {})
             meta["attributes"] = attrs
             r["meta"] = meta
-        if not _na(c["origin"][i]):
-            r["origin"] = c["origin"][i]
-        sc = c["score"][i]
-        if not _na(sc) and not ex.get("ls_score_from_set"):
-            r["score"] = float(sc)
+        if self.origin[i] is not None:
+            r["origin"] = self.origin[i]
+        if self.score[i] is not None:
+            r["score"] = self.score[i]
         parent = ex.get("parentID") or self.parent_region[i]
         if parent is not None:
             r["parentID"] = parent
@@ -363,11 +402,11 @@ class Writer:
         if typ == "bbox":
             v.update(x=g[0], y=g[1], width=g[2], height=g[3])
             if not ex.get("ls_no_rotation"):
-                v["rotation"] = self.c["rotation"][i]
+                v["rotation"] = self.rot[i]
         elif typ == "ellipse":
             v.update(x=g[0], y=g[1], radiusX=g[2], radiusY=g[3])
             if not ex.get("ls_no_rotation"):
-                v["rotation"] = self.c["rotation"][i]
+                v["rotation"] = self.rot[i]
         elif typ == "points" and ("ls_type" not in ex or "keypoint" in ex["ls_type"]):
             v.update(x=g[0], y=g[1])
             if "width" not in ex:
