@@ -10,10 +10,11 @@ import argparse
 import gc
 import os
 import random
+import resource
+import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 import warnings
 
 import orjson
@@ -45,54 +46,70 @@ def make_tasks(n: int, regions: int = 4, seed: int = 0) -> list[dict]:
             for i in range(n)]
 
 
-def measure(fn, repeat: int) -> tuple[float, float]:
-    best = float("inf")
-    for _ in range(repeat):
-        gc.collect()
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    gc.collect()
-    tracemalloc.start()
-    fn()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return best, peak / 2**20
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tasks", type=int, default=20000)
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
-    tmp = tempfile.mkdtemp()
-    path = os.path.join(tmp, "tasks.json")
-    with open(path, "wb") as f:
-        f.write(orjson.dumps(make_tasks(args.tasks)))
-    size = os.path.getsize(path) / 2**20
-    print(f"{args.tasks} tasks x 4 rectangles + 1 prediction each: {size:.1f} MB")
-    holder = {}
+def run_step(step: str, path: str, out: str, repeat: int) -> None:
+    """One step in this (fresh) process: print best time and peak RSS above the import baseline."""
+    base = _rss_mb()
+    ds = aw.load(path) if step.startswith("export") else None
+    before = _rss_mb()
 
     def floor():
         with open(path, "rb") as f:
             orjson.loads(f.read())
 
     def load():
-        holder["ds"] = aw.load(path)
+        aw.load(path)
 
-    rows = [("orjson.loads (floor)", *measure(floor, args.repeat)),
-            ("annowidgets.load -> Dataset", *measure(load, args.repeat))]
-    ds = holder["ds"]
-    print(f"  annotations rows: {len(ds.annotations)}, sets: {len(ds.sets)}, items: {len(ds.items)}")
-    for fmt in ("JSON_MIN", "CSV", "Label Studio JSON"):
-        def export(fmt=fmt):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ds.export(tmp, format=fmt, archive=False, name=f"out_{fmt.replace(' ', '_')}")
-        rows.append((f"export {fmt}", *measure(export, args.repeat)))
-    print(f"  {'step':32s} {'best s':>8s} {'peak MB':>9s}")
-    for name, t, m in rows:
-        print(f"  {name:32s} {t:8.2f} {m:9.0f}")
+    def export(fmt=step.split(":", 1)[-1]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds.export(out, format=fmt, archive=False, name=f"out_{fmt.replace(' ', '_')}")
+
+    fn = {"floor": floor, "load": load}.get(step, export)
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    print(orjson.dumps({"time": best, "peak_mb": _rss_mb(), "before_mb": before, "base_mb": base}).decode())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", type=int, default=20000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--step")
+    ap.add_argument("--path")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    if args.step:
+        run_step(args.step, args.path, args.out, args.repeat)
+        return
+    tmp = tempfile.mkdtemp()
+    path = os.path.join(tmp, "tasks.json")
+    with open(path, "wb") as f:
+        f.write(orjson.dumps(make_tasks(args.tasks)))
+    size = os.path.getsize(path) / 2**20
+    ds = aw.load(path)
+    print(f"{args.tasks} tasks x 4 rectangles + 1 prediction each: {size:.1f} MB JSON -> "
+          f"{len(ds.annotations)} annotation rows, {len(ds.sets)} sets, {len(ds.items)} items")
+    del ds
+    print(f"  {'step (best of %d, own process)' % args.repeat:40s} {'seconds':>8s} {'peak RSS MB':>12s} "
+          f"{'RSS before':>11s}")
+    steps = [("floor", "orjson.loads of the file (floor)"), ("load", "annowidgets.load -> Dataset"),
+             ("export:JSON_MIN", "export JSON_MIN"), ("export:CSV", "export CSV"),
+             ("export:Label Studio JSON", "export Label Studio JSON")]
+    for step, title in steps:
+        res = subprocess.run([sys.executable, __file__, "--step", step, "--path", path, "--out", tmp,
+                              "--repeat", str(args.repeat)], capture_output=True, text=True, check=True)
+        r = orjson.loads(res.stdout.strip().splitlines()[-1])
+        print(f"  {title:40s} {r['time']:8.2f} {r['peak_mb']:12.0f} {r['before_mb']:11.0f}")
+    print(f"  (peak RSS: the step's process at its largest, imports included (about {r['base_mb']:.0f} MB); "
+          "exports start from a loaded Dataset, 'RSS before' is the size before the step)")
 
 
 if __name__ == "__main__":

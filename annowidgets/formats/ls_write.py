@@ -95,14 +95,9 @@ class Writer:
         W = items["width"].astype("float64").to_numpy()[idx]
         H = items["height"].astype("float64").to_numpy()[idx]
         ex = ann["extra"].tolist()
-        ow = np.array([e.get("original_width", np.nan) if e and "original_width" in e and e["original_width"]
-                       is not None else np.nan for e in ex], dtype=float) if any(
-            e and "original_width" in e for e in ex) else np.full(len(ann), np.nan)
-        oh = np.array([e.get("original_height", np.nan) if e and "original_height" in e and e["original_height"]
-                       is not None else np.nan for e in ex], dtype=float) if any(
-            e and "original_height" in e for e in ex) else np.full(len(ann), np.nan)
-        W = np.where(np.isnan(ow), W, ow)
-        H = np.where(np.isnan(oh), H, oh)
+        for i, e in enumerate(ex):  # a result whose size differs from its item's
+            if e and e.get("original_width") is not None and e.get("original_height") is not None:
+                W[i], H[i] = e["original_width"], e["original_height"]
         x, y, w, h, rot = (ann[c].to_numpy(dtype=float) for c in ("x", "y", "w", "h", "rotation"))
         typ = ann["type"].to_numpy(dtype=object)
         tx, ty = geometry.centre_to_topleft(x, y, w, h, rot)
@@ -225,10 +220,10 @@ class Writer:
             rel_by_set.setdefault(s, []).append((pos, item))
         # sets per item, in table order
         by_item: dict = {}
-        for rec in sets.to_dict("records"):
+        for rec in _records(sets):
             by_item.setdefault(rec["item_id"], []).append(rec)
         out = []
-        for it_i, it in enumerate(items.to_dict("records")):
+        for it_i, it in enumerate(_records(items)):
             out.append(self._task(it, it_i, by_item.get(it["item_id"], []), set_rows, rel_by_set))
         return out
 
@@ -400,11 +395,11 @@ class Writer:
         v: dict = {}
         g = p["g"][i]
         if typ == "bbox":
-            v.update(x=g[0], y=g[1], width=g[2], height=g[3])
+            v = {"x": g[0], "y": g[1], "width": g[2], "height": g[3]}
             if not ex.get("ls_no_rotation"):
                 v["rotation"] = self.rot[i]
         elif typ == "ellipse":
-            v.update(x=g[0], y=g[1], radiusX=g[2], radiusY=g[3])
+            v = {"x": g[0], "y": g[1], "radiusX": g[2], "radiusY": g[3]}
             if not ex.get("ls_no_rotation"):
                 v["rotation"] = self.rot[i]
         elif typ == "points" and ("ls_type" not in ex or "keypoint" in ex["ls_type"]):
@@ -521,6 +516,19 @@ class Writer:
             v["labels"] = ex["ls_labels"] if "ls_labels" in ex else [c["label"][rows[0]]] if c["label"][
                 rows[0]] != "" else []
         return v
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    """Rows as dicts with plain Python values (NA -> None), faster than ``to_dict('records')``."""
+    cols = list(df.columns)
+    vals = []
+    for c in cols:
+        s = df[c]
+        if s.dtype == object:
+            vals.append(s.tolist())
+        else:
+            vals.append(s.astype(object).where(s.notna(), None).tolist())
+    return [dict(zip(cols, row, strict=True)) for row in zip(*vals, strict=True)]
 
 
 def _f(v):
