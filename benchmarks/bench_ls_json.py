@@ -63,7 +63,9 @@ def run_step(step: str, path: str, out: str, repeat: int) -> None:
     def load():
         aw.load(path)
 
-    def export(fmt=step.split(":", 1)[-1]):
+    fmt = step.split(":", 1)[-1]
+
+    def export():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds.export(out, format=fmt, archive=False, name=f"out_{fmt.replace(' ', '_')}")
@@ -98,7 +100,7 @@ def main() -> None:
     print(f"{args.tasks} tasks x 4 rectangles + 1 prediction each: {size:.1f} MB JSON -> "
           f"{len(ds.annotations)} annotation rows, {len(ds.sets)} sets, {len(ds.items)} items")
     del ds
-    print(f"  {'step (best of %d, own process)' % args.repeat:40s} {'seconds':>8s} {'peak RSS MB':>12s} "
+    print(f"  {f'step (best of {args.repeat}, own process)':40s} {'seconds':>8s} {'peak RSS MB':>12s} "
           f"{'RSS before':>11s}")
     steps = [("floor", "orjson.loads of the file (floor)"), ("load", "annowidgets.load -> Dataset"),
              ("export:JSON_MIN", "export JSON_MIN"), ("export:CSV", "export CSV"),

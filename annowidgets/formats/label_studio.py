@@ -35,7 +35,7 @@ def detect(source: Source) -> float:
             b = head(source, rel).lstrip()
         except (OSError, FileNotFoundError):
             continue
-        if not b[:1] in (b"[", b"{"):
+        if b[:1] not in (b"[", b"{"):
             continue
         if _DATA.search(b) and _TASK.search(b):
             score = max(score, 0.95)

@@ -543,7 +543,7 @@ class Reader:
             rows.track[i] = track
             extra.setdefault("ls_type", "videorectangle")
             return
-        for j, kf in enumerate(seq):
+        for kf in seq:
             ex = dict(extra)
             ex["ls_type"] = "videorectangle"
             for k, v in kf.items():
@@ -877,7 +877,7 @@ class Reader:
         lt = [(e or {}).get("ls_type") for e in sub["extra"]]
         tmap = {"bbox": "rectangle", "polygon": "polygon", "points": "points", "ellipse": "ellipse", "mask": "mask",
                 "tag": "tag", "taxonomy": "tag"}
-        types = [CONTROL_TYPES.get(t, "any") if t else tmap.get(ty, "any") for t, ty in zip(lt, sub["type"])]
+        types = [CONTROL_TYPES.get(t, "any") if t else tmap.get(ty, "any") for t, ty in zip(lt, sub["type"], strict=True)]
         lab = pd.DataFrame({"name": sub["label"].to_numpy(), "from_name": sub["from_name"].to_numpy(),
                             "type": types})
         return lab.drop_duplicates(["name", "from_name"]).reset_index(drop=True)

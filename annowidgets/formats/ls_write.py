@@ -157,7 +157,10 @@ class Writer:
     def tasks(self) -> list[dict]:
         ds = self.ds
         items = ds.items
-        ann = ds.annotations.sort_values("ann_id", kind="stable").reset_index(drop=True)
+        ann = ds.annotations
+        if not getattr(ds, "_order", False):  # collapse_video_frames already ordered the rows
+            ann = ann.sort_values("ann_id", kind="stable")
+        ann = ann.reset_index(drop=True)
         ann, sets = self._sets(ann)
         ann, _ = self._report_losses(ann)
         pct = self._pct(ann, items)
@@ -541,9 +544,72 @@ def _num_out(v, as_int: bool):
     return int(v) if as_int and v.is_integer() else v
 
 
+def collapse_video_frames(ds: Dataset, report: LossReport) -> Dataset:
+    """One video item per task for datasets whose items are video frames (CVAT for video).
+
+    Label Studio has one task per video; its regions are ``videorectangle`` keyframe sequences.
+    Track rows keep their track; a box outside any track becomes a one-keyframe sequence; other
+    shapes on video frames are reported (Label Studio video holds rectangles only); frame tags
+    become whole-video choices.
+    """
+    items = ds.items
+    vf = items["kind"].eq("video_frame").to_numpy()
+    if not vf.any():
+        return ds
+    frames = items[vf]
+    task_key = frames["task"].astype("float64").fillna(-1).to_numpy()
+    groups = pd.Series(task_key).drop_duplicates().tolist()
+    next_id = int(items["item_id"].max()) + 1
+    tasks = ds.tasks.set_index("task_id") if len(ds.tasks) else None
+    new_items, item_map, start = [], {}, {}
+    for g in groups:
+        sel = frames[task_key == g]
+        first = sel.sort_values("frame", kind="stable").iloc[0]
+        vid = int(g) if g >= 0 and not items["item_id"].eq(int(g)).any() else next_id
+        next_id = max(next_id, vid + 1)
+        name = None
+        if tasks is not None and g >= 0 and int(g) in tasks.index:
+            name = tasks.loc[int(g), "name"] or None
+        name = name or f"task_{int(g) if g >= 0 else vid}"
+        new_items.append({"item_id": vid, "name": name, "media": name, "task": None if g < 0 else int(g),
+                          "subset": first["subset"], "kind": "video", "width": first["width"],
+                          "height": first["height"], "extra": {"frames_count": int(len(sel))}})
+        f0 = int(first["frame"]) if not _na(first["frame"]) else 0
+        for iid, fr in zip(sel["item_id"].tolist(), sel["frame"].tolist(), strict=True):
+            item_map[iid] = vid
+            start[iid] = (0 if _na(fr) else int(fr) - f0)
+    ann = ds.annotations.copy()
+    on_video = ann["item_id"].isin(list(item_map)).to_numpy()
+    bad = on_video & ~ann["type"].isin(["bbox", "tag"]).to_numpy()
+    report.add_mask("annotations", ann, bad, "Label Studio video holds rectangles only (videorectangle)",
+                    key="ann_id")
+    tags = on_video & ann["type"].eq("tag").to_numpy()
+    report.add_mask("annotations", ann, tags, "a frame tag becomes a whole-video choice (frame lost)", key="ann_id")
+    ann = ann[~bad].copy()
+    on_video = ann["item_id"].isin(list(item_map)).to_numpy()
+    rel = ann["item_id"].map(start)
+    ann.loc[on_video, "frame"] = rel[on_video].astype("Int64")
+    ann.loc[on_video, "item_id"] = ann.loc[on_video, "item_id"].map(item_map)
+    boxes = on_video & ann["type"].eq("bbox").to_numpy()
+    lone = boxes & ann["track_id"].isna().to_numpy()
+    if lone.any():
+        t0 = int(ann["track_id"].max()) + 1 if ann["track_id"].notna().any() else 0
+        ann.loc[lone, "track_id"] = np.arange(t0, t0 + int(lone.sum()))
+    # a track's rows must be consecutive to become one sequence: order by item, track, frame
+    ann["_v"] = on_video
+    ann = ann.sort_values(["_v", "item_id", "track_id", "frame", "ann_id"], kind="stable").drop(columns="_v")
+    items2 = pd.concat([items[~vf], Dataset(items=pd.DataFrame(new_items)).items], ignore_index=True)
+    out = ds.copy()
+    out.items = items2
+    out.annotations = ann.reset_index(drop=True)
+    out._order = True
+    return out
+
+
 def build_tasks(ds: Dataset, report: LossReport | None = None, options: dict | None = None) -> list[dict]:
     """Label Studio task dicts for ``ds`` (what the JSON writer dumps and the flat writers flatten)."""
-    return Writer(ds, report, options).tasks()
+    report = report if report is not None else LossReport("Label Studio JSON")
+    return Writer(collapse_video_frames(ds, report), report, options).tasks()
 
 
 def write(ds: Dataset, sink, ctx) -> None:

@@ -335,3 +335,28 @@ def test_writing_foreign_data(tmp_path):
     assert a.iloc[5]["label"] == "sunny" and a.iloc[5]["type"] == "tag"
     v = a[a["item_id"] == 1]
     assert v["frame"].tolist() == [0, 10] and v["x"].tolist() == pytest.approx([32, 64])
+
+
+def test_cvat_video_frames_become_one_video_task():
+    # CVAT for video: one item per frame (kind video_frame), a track across frames, a lone box, a polygon
+    items = {"item_id": [0, 1, 2], "name": ["frame_000000", "frame_000001", "frame_000002"], "task": [3, 3, 3],
+             "frame": [0, 1, 2], "kind": ["video_frame"] * 3, "width": [100] * 3, "height": [50] * 3}
+    ann = {"ann_id": [0, 1, 2, 3, 4], "item_id": [0, 1, 2, 1, 2], "label": ["car", "car", "car", "bike", "road"],
+           "type": ["bbox", "bbox", "bbox", "bbox", "polygon"], "x": [0, 10, 20, 5, 0], "y": [0, 0, 0, 5, 0],
+           "w": [10, 10, 10, 5, 10], "h": [10, 10, 10, 5, 10], "track_id": [7, pd.NA, 7, pd.NA, pd.NA],
+           "keyframe": [True, False, True, False, False], "outside": [False, False, True, False, False],
+           "points": [None, None, None, None, [0, 0, 10, 0, 10, 10]]}
+    ann["track_id"][1] = 7
+    ds = Dataset(items=items, annotations=ann, tasks={"task_id": [3], "name": ["street.mp4"]})
+    from annowidgets.core.loss import LossReport
+
+    rep = LossReport("ls")
+    tasks = ls_write.build_tasks(ds, rep)
+    assert len(tasks) == 1 and tasks[0]["data"] == {"video": "street.mp4"} and tasks[0]["id"] == 3
+    res = tasks[0]["annotations"][0]["result"]
+    assert [r["type"] for r in res] == ["videorectangle", "videorectangle"]
+    car = next(r for r in res if r["value"]["labels"] == ["car"])
+    assert [k["frame"] for k in car["value"]["sequence"]] == [1, 2, 3]
+    assert [k["x"] for k in car["value"]["sequence"]] == pytest.approx([0, 10, 20])
+    assert car["value"]["framesCount"] == 3
+    assert [e.rows for e in rep.entries if "rectangles only" in e.reason] == [[4]]
