@@ -45,7 +45,7 @@ class Dataset:
             setattr(self, name, schema.conform(name, getattr(self, name)))
 
     # -- checks ----------------------------------------------------------------------
-    def validate(self) -> Dataset:
+    def validate(self) -> "Dataset":
         """Check every table against the schema and the links between them; return self."""
         for name in TABLE_NAMES:
             schema.check_table(name, getattr(self, name))
@@ -104,7 +104,7 @@ class Dataset:
             return f"{posixpath.join(head, media)}::{tail}"
         return posixpath.join(self.media_root, media)
 
-    def copy(self) -> Dataset:
+    def copy(self) -> "Dataset":
         return Dataset(**{n: getattr(self, n).copy() for n in TABLE_NAMES}, info=dict(self.info),
                        media_root=self.media_root, loss=LossReport(self.loss.format, list(self.loss.entries)))
 

@@ -46,7 +46,7 @@ class LossReport:
         sel = df[mask]
         self.add(table, sel[key] if key else sel.index, reason)
 
-    def extend(self, other: LossReport) -> None:
+    def extend(self, other: "LossReport") -> None:
         self.entries.extend(other.entries)
 
     def __bool__(self) -> bool:

@@ -1,7 +1,7 @@
 """Copying media into an export (``save_images``), shared by the writers."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import Iterable
 
 from ..core.dataset import Dataset
 from ..core.io import Sink

@@ -12,9 +12,8 @@ import importlib
 import pkgutil
 import posixpath
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
