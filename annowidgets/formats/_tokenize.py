@@ -1,0 +1,75 @@
+"""A small Treebank-style word tokenizer that returns character spans (for CoNLL export).
+
+It follows the Penn Treebank rules Label Studio's CoNLL export relies on, written as a few
+regular expressions so no NLTK is needed: split on whitespace; split off brackets, quotes,
+``; @ # $ % & ? !``, ``--`` and ``...``; split ``,`` and ``:`` unless a digit follows
+("1,000" stays one token); split the clitics ``n't 's 're 've 'll 'd 'm``; and split a period
+only at the very end of the text, so abbreviations inside it stay whole ("Corp." is one
+token, "year." at the end is "year" + "."). With ``sentences=True`` a period also ends a word
+when the next word starts with a capital letter and the word is no common abbreviation, and
+every ``. ! ?`` token ends a sentence.
+"""
+from __future__ import annotations
+
+import re
+
+_CHUNK = re.compile(r"\S+")
+_SEP = re.compile(r"\.\.\.|--|[;@#$%&?!()\[\]{}<>\"`]|[:,](?!\d)")
+_CLITIC = re.compile(r"(?i)^(.+?)(n't|'s|'re|'ve|'ll|'d|'m)$")
+_ABBREV = frozenset("mr mrs ms dr prof st jr sr inc corp ltd co vs etc e.g i.e no fig al gen col lt sgt".split())
+_ENDERS = frozenset({".", "!", "?"})
+
+
+def _split_chunk(text: str, start: int, end: int) -> list[tuple[int, int, bool]]:
+    """(start, end, is_separator) pieces of one whitespace-free chunk."""
+    out, pos = [], start
+    for m in _SEP.finditer(text, start, end):
+        if m.start() > pos:
+            out.append((pos, m.start(), False))
+        out.append((m.start(), m.end(), True))
+        pos = m.end()
+    if pos < end:
+        out.append((pos, end, False))
+    return out
+
+
+def _word(text: str, s: int, e: int, split_period: bool) -> list[tuple[int, int]]:
+    """Split a final period (when asked), a trailing quote and a clitic off one word."""
+    tail: list[tuple[int, int]] = []
+    if split_period and e - s > 1 and text[e - 1] == ".":
+        tail.insert(0, (e - 1, e))
+        e -= 1
+    if e - s > 1 and text[e - 1] == "'" and not _CLITIC.match(text[s:e]):
+        tail.insert(0, (e - 1, e))
+        e -= 1
+    m = _CLITIC.match(text[s:e])
+    if m and m.group(1):
+        cut = s + len(m.group(1))
+        return [(s, cut), (cut, e), *tail]
+    return [(s, e), *tail]
+
+
+def tokenize(text: str, sentences: bool = False) -> tuple[list[tuple[int, int]], list[bool]]:
+    """Token character spans of ``text`` and, per token, whether a sentence ends after it."""
+    pieces: list[tuple[int, int, bool]] = []
+    chunk_end: list[bool] = []  # piece is the last of its chunk
+    for m in _CHUNK.finditer(text):
+        ps = _split_chunk(text, m.start(), m.end())
+        pieces.extend(ps)
+        chunk_end.extend([False] * (len(ps) - 1) + [True])
+    last_word = max((i for i, p in enumerate(pieces) if not p[2]), default=-1)
+    spans: list[tuple[int, int]] = []
+    for i, (s, e, sep) in enumerate(pieces):
+        if sep:
+            spans.append((s, e))
+            continue
+        split_period = i == last_word
+        if sentences and not split_period and chunk_end[i] and text[e - 1] == "." and i + 1 < len(pieces):
+            nxt = text[pieces[i + 1][0]]
+            word = text[s:e - 1]
+            split_period = nxt.isupper() and "." not in word and word.lower() not in _ABBREV and len(word) > 1
+        spans.extend(_word(text, s, e, split_period))
+    ends = [sentences and text[s:e] in _ENDERS for s, e in spans]
+    if ends:
+        ends[-1] = True
+    return spans, ends
