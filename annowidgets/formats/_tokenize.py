@@ -1,9 +1,10 @@
 """A small Treebank-style word tokenizer that returns character spans (for CoNLL export).
 
-It follows the Penn Treebank rules Label Studio's CoNLL export relies on, written as a few
-regular expressions so no NLTK is needed: split on whitespace; split off brackets, quotes,
-``; @ # $ % & ? !``, ``--`` and ``...``; split ``,`` and ``:`` unless a digit follows
-("1,000" stays one token); split the clitics ``n't 's 're 've 'll 'd 'm``; and split a period
+It follows the Penn Treebank rules as Label Studio's CoNLL export modifies them, written as
+a few regular expressions so no NLTK is needed: split on whitespace; split off brackets,
+double quotes, ``; @ # $ / % & ? !``, ``--`` and ``...``; split ``,`` and ``:`` unless a
+digit follows ("1,000" stays one token); split the clitics ``n't 's 're 've 'll 'd 'm``, a
+word-final ``'`` and fused words ("cannot" -> "can" "not", "gonna"); and split a period
 only at the very end of the text, so abbreviations inside it stay whole ("Corp." is one
 token, "year." at the end is "year" + "."). With ``sentences=True`` a period also ends a word
 when the next word starts with a capital letter and the word is no common abbreviation, and
@@ -14,8 +15,11 @@ from __future__ import annotations
 import re
 
 _CHUNK = re.compile(r"\S+")
-_SEP = re.compile(r"\.\.\.|--|[;@#$%&?!()\[\]{}<>\"`]|[:,](?!\d)")
+_SEP = re.compile(r"\.\.\.|--|``|''|[;@#$/%&?!()\[\]{}<>\"]|[:,](?!\d)")
 _CLITIC = re.compile(r"(?i)^(.+?)(n't|'s|'re|'ve|'ll|'d|'m)$")
+# Treebank's fused words, split in two: cannot, gimme, gonna, gotta, lemme, wanna, more'n, d'ye, 'tis, 'twas
+_FUSED = re.compile(r"(?i)^(?:(can)(not)|(gim)(me)|(gon)(na)|(got)(ta)|(lem)(me)|(wan)(na)|(more)('n)|(d)('ye)"
+                    r"|('t)(is)|('t)(was))$")
 _ABBREV = frozenset("mr mrs ms dr prof st jr sr inc corp ltd co vs etc e.g i.e no fig al gen col lt sgt".split())
 _ENDERS = frozenset({".", "!", "?"})
 
@@ -42,6 +46,10 @@ def _word(text: str, s: int, e: int, split_period: bool) -> list[tuple[int, int]
     if e - s > 1 and text[e - 1] == "'" and not _CLITIC.match(text[s:e]):
         tail.insert(0, (e - 1, e))
         e -= 1
+    f = _FUSED.match(text[s:e])
+    if f:
+        cut = s + len(next(g for g in f.groups() if g))
+        return [(s, cut), (cut, e), *tail]
     m = _CLITIC.match(text[s:e])
     if m and m.group(1):
         cut = s + len(m.group(1))

@@ -205,7 +205,10 @@ def _documents(blocks: list[dict]) -> list[list[dict]]:
 
 
 def read(source: Source, documents: bool = False, **options) -> Dataset:
-    rels = source.glob("*.conll", "*.conll2003", "*.txt", "*.tsv") if source.kind != "file" else [None]
+    if source.kind == "file":
+        rels = [None]
+    else:  # .conll files if there are any, else text files (CoNLL has no fixed extension)
+        rels = source.glob("*.conll", "*.conll2003") or source.glob("*.txt", "*.tsv")
     if not rels:
         raise FormatError(source.display(), "no .conll file found")
     items, ann = [], []

@@ -78,6 +78,10 @@ def test_tokenizer_rules():
     assert "Mr." in toks  # an abbreviation does not end a sentence
     assert sum(ends) == 2
     assert tokenize("") == ([], []) and tokenize("  \n ") == ([], [])
+    text = "I cannot go, and/or won't; the dogs' bone: 10:30 ok."
+    spans, _ = tokenize(text)
+    assert [text[s:e] for s, e in spans] == ["I", "can", "not", "go", ",", "and", "/", "or", "wo", "n't", ";", "the",
+                                             "dogs", "'", "bone", ":", "10:30", "ok", "."]
 
 
 def test_overlaps_and_multi_labels_are_reported(tmp_path):
