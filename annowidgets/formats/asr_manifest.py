@@ -7,7 +7,8 @@ Export writes ``manifest.json``, one JSON object per line, as Label Studio does:
 one line per annotation set of an audio item, ``text`` being its first transcription (a
 ``type="text"`` row). With ``save_images`` the audio is copied to ``audio/<name>`` (an item id
 prefix keeps names unique). ``duration`` is measured from the audio (WAV header via ``wave``,
-other formats via ``mutagen`` if installed), else taken from ``items.duration``.
+other formats via ``mutagen`` if installed), else taken from ``items.duration``, else from
+Label Studio's ``original_length`` of the item's audio regions (``extra``).
 Options:
 
 * ``segments=True``: one line per audio segment (``type="segment"`` rows) with NeMo's
@@ -58,7 +59,17 @@ def audio_names(items: pd.DataFrame) -> dict:
     return names.to_dict()
 
 
+def _original_lengths(a: pd.DataFrame) -> dict:
+    """item_id -> Label Studio's ``original_length`` kept in the extra of its audio regions."""
+    lengths = a["extra"].map(lambda e: e.get("original_length") if isinstance(e, dict) else None)
+    lengths = pd.to_numeric(lengths, errors="coerce")
+    ok = lengths.notna()
+    return lengths[ok].groupby(a.loc[ok, "item_id"]).max().to_dict()
+
+
 def _durations(ds: Dataset, items: pd.DataFrame, measure: bool) -> dict:
+    """Seconds per item: measured from the media, else ``items.duration``, else LS ``original_length``."""
+    fallback = _original_lengths(ds.annotations[ds.annotations["item_id"].isin(items["item_id"])])
     out = {}
     for item_id, media, dur in zip(items["item_id"], items["media"], items["duration"], strict=True):
         got = None
@@ -67,6 +78,8 @@ def _durations(ds: Dataset, items: pd.DataFrame, measure: bool) -> dict:
             got = audio_duration(url) if url else None
         if got is None and not pd.isna(dur):
             got = float(dur)
+        if got is None and item_id in fallback:
+            got = float(fallback[item_id])
         out[item_id] = got
     return out
 
@@ -275,5 +288,5 @@ def detect(source: Source) -> float:
 
 
 register(FormatSpec(name="ASR_MANIFEST", aliases=("nemo", "asr manifest", "NeMo ASR manifest"), read=read,
-                    write=write, detect=detect, shapes=("text", "segment"), media=("audio",), family="labelstudio",
+                    write=write, detect=detect, shapes=("text", "segment"), media=("audio",), family="label_studio",
                     description="NeMo ASR manifest (JSON lines) of audio transcriptions, Label Studio's ASR_MANIFEST"))

@@ -85,17 +85,25 @@ def _split_labels(s: str, known: set[str]) -> list[str] | None:
 
 
 # -- the alpha of a brush region ----------------------------------------------------------------
-def _brush_decoder():
-    """The brush RLE decoder of ``annowidgets.core.brush`` if that module exists (it is optional here)."""
+def _brush_codec(names: tuple[str, ...]):
+    """A function of ``annowidgets.core.brush`` (the Label Studio RLE codec) if that module exists."""
     try:
         from ..core import brush  # type: ignore[attr-defined]
     except ImportError:
         return None
-    for name in ("decode_rle", "decode_alpha", "rle_to_alpha", "decode"):
+    for name in names:
         fn = getattr(brush, name, None)
         if callable(fn):
             return fn
     return None
+
+
+def _brush_decoder():
+    return _brush_codec(("decode", "decode_rle"))
+
+
+def _brush_encoder():
+    return _brush_codec(("encode", "encode_rle"))
 
 
 def _alpha(rle, h: int, w: int, decoder) -> np.ndarray | None:
@@ -325,6 +333,7 @@ def _read_classes(source: Source) -> dict[int, str]:
 
 def _read_regions(source: Source, matches, known: set[str]) -> Dataset:
     ann, items, sets = [], {}, {}
+    encoder = _brush_encoder()
     for rel, m in sorted(matches, key=lambda t: (int(t[1]["task"]), int(t[1]["set"]), t[0])):
         arr = _load_array(source, rel)
         fg = arr > 0
@@ -340,6 +349,8 @@ def _read_regions(source: Source, matches, known: set[str]) -> Dataset:
         soft = np.unique(arr[fg])
         if len(soft) > 1 or (len(soft) == 1 and soft[0] != 255):
             extra["alpha_values"] = soft.tolist()
+            if encoder is not None and arr.dtype == np.uint8:  # keep the soft edge for the next export
+                extra["rle"] = list(encoder(arr))
         region = f"{m['rest']}-{m['n']}@{set_id}"
         for label in labels or [""]:
             ann.append({"item_id": task, "set_id": set_id, "annotator": annotator, "label": label,
@@ -394,7 +405,7 @@ def _detect(ext: str):
     return detect
 
 
-COMMON = dict(read=read, shapes=("mask",), media=("image",), family="labelstudio")
+COMMON = dict(read=read, shapes=("mask",), media=("image",), family="label_studio")
 register(FormatSpec(name="BRUSH_TO_NUMPY", aliases=("brush numpy", "brush npy"), write=write_numpy,
                     detect=_detect("npy"), description="Label Studio brush masks, one .npy per region, "
                     "plus combined class-index masks", **COMMON))

@@ -268,5 +268,5 @@ def detect(source: Source) -> float:
 
 
 register(FormatSpec(name="CONLL2003", aliases=("CoNLL 2003", "conll"), read=read, write=write, detect=detect,
-                    shapes=("span",), media=("text",), family="labelstudio",
+                    shapes=("span",), media=("text",), family="label_studio",
                     description="CoNLL-2003 BIO-tagged tokens (Label Studio's CONLL2003 export)"))

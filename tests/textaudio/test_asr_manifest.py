@@ -75,6 +75,9 @@ def test_duration_from_the_file_then_the_column(ls_dir, tmp_path):
     ds.items["media"] = [str(tmp_path / "gone.wav"), ds.items["media"].iloc[1]]
     assert [ln["duration"] for ln in lines(export(ds, tmp_path)[0])] == [9.0, 1.5]
     ds.items["duration"] = np.nan
+    ds.annotations["extra"] = [{"original_length": 1.25}, None]  # LS keeps the length on audio regions
+    assert [ln["duration"] for ln in lines(export(ds, tmp_path)[0])] == [1.25, 1.5]
+    ds.annotations["extra"] = None
     with pytest.warns(LossWarning, match="audio duration unknown"):
         files, path = export(ds, tmp_path)
     assert [ln["text"] for ln in lines(files)] == ["goodbye"]

@@ -98,7 +98,7 @@ def test_brush_alpha_used_when_codec_present(ls_dir, tmp_path, monkeypatch):
     refs = {"sky-rle": reference(ls_dir, "BRUSH_TO_NUMPY", SKY), "road-rle": reference(ls_dir, "BRUSH_TO_NUMPY", ROAD)}
     if brush._brush_decoder() is None:  # core.brush is written elsewhere; stand in for it
         fake = types.ModuleType("annowidgets.core.brush")
-        fake.decode_rle = lambda r, h, w: np.repeat(refs[r].reshape(-1), 4)  # RGBA, like the LS canvas
+        fake.decode = lambda r, h, w: np.repeat(refs[r].reshape(-1), 4)  # RGBA, like the LS canvas
         monkeypatch.setitem(sys.modules, "annowidgets.core.brush", fake)
         import annowidgets.core as core
         monkeypatch.setattr(core, "brush", fake, raising=False)
