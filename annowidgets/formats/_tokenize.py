@@ -14,31 +14,21 @@ from __future__ import annotations
 
 import re
 
-_CHUNK = re.compile(r"\S+")
-_SEP = re.compile(r"\.\.\.|--|``|''|[;@#$/%&?!()\[\]{}<>\"]|[:,](?!\d)")
+_SEP_ALT = r"\.\.\.|--|``|''|[;@#$/%&?!()\[\]{}<>\"]|[:,](?!\d)"
+# a word runs until whitespace or a separator; ',' ':' stay inside before a digit ("1,000", "10:30")
+_WORD_ALT = r"(?:[^\s;@#$/%&?!()\[\]{}<>\":,.\-`']|[:,](?=\d)|\.(?!\.\.)|-(?!-)|`(?!`)|'(?!'))+"
+_TOKEN = re.compile(f"(?P<sep>{_SEP_ALT})|(?P<word>{_WORD_ALT})|(?P<other>\\S)")
 _CLITIC = re.compile(r"(?i)^(.+?)(n't|'s|'re|'ve|'ll|'d|'m)$")
 # Treebank's fused words, split in two: cannot, gimme, gonna, gotta, lemme, wanna, more'n, d'ye, 'tis, 'twas
 _FUSED = re.compile(r"(?i)^(?:(can)(not)|(gim)(me)|(gon)(na)|(got)(ta)|(lem)(me)|(wan)(na)|(more)('n)|(d)('ye)"
                     r"|('t)(is)|('t)(was))$")
+_FUSED_WORDS = frozenset("cannot gimme gonna gotta lemme wanna more'n d'ye 'tis 'twas".split())
 _ABBREV = frozenset("mr mrs ms dr prof st jr sr inc corp ltd co vs etc e.g i.e no fig al gen col lt sgt".split())
 _ENDERS = frozenset({".", "!", "?"})
 
 
-def _split_chunk(text: str, start: int, end: int) -> list[tuple[int, int, bool]]:
-    """(start, end, is_separator) pieces of one whitespace-free chunk."""
-    out, pos = [], start
-    for m in _SEP.finditer(text, start, end):
-        if m.start() > pos:
-            out.append((pos, m.start(), False))
-        out.append((m.start(), m.end(), True))
-        pos = m.end()
-    if pos < end:
-        out.append((pos, end, False))
-    return out
-
-
 def _word(text: str, s: int, e: int, split_period: bool) -> list[tuple[int, int]]:
-    """Split a final period (when asked), a trailing quote and a clitic off one word."""
+    """Split a final period (when asked), a trailing quote, a fused word or a clitic off one word."""
     tail: list[tuple[int, int]] = []
     if split_period and e - s > 1 and text[e - 1] == ".":
         tail.insert(0, (e - 1, e))
@@ -59,23 +49,22 @@ def _word(text: str, s: int, e: int, split_period: bool) -> list[tuple[int, int]
 
 def tokenize(text: str, sentences: bool = False) -> tuple[list[tuple[int, int]], list[bool]]:
     """Token character spans of ``text`` and, per token, whether a sentence ends after it."""
-    pieces: list[tuple[int, int, bool]] = []
-    chunk_end: list[bool] = []  # piece is the last of its chunk
-    for m in _CHUNK.finditer(text):
-        ps = _split_chunk(text, m.start(), m.end())
-        pieces.extend(ps)
-        chunk_end.extend([False] * (len(ps) - 1) + [True])
-    last_word = max((i for i, p in enumerate(pieces) if not p[2]), default=-1)
+    found = [(m.start(), m.end(), m.lastgroup == "word") for m in _TOKEN.finditer(text)]
+    last_word = max((i for i, p in enumerate(found) if p[2]), default=-1)
+    n_text = len(text)
     spans: list[tuple[int, int]] = []
-    for i, (s, e, sep) in enumerate(pieces):
-        if sep:
-            spans.append((s, e))
+    for i, (s, e, word) in enumerate(found):
+        last = text[e - 1]
+        if not word or (last not in ".'" and "'" not in text[s:e] and (e - s > 7 or text[s:e].lower() not in
+                                                                         _FUSED_WORDS)):
+            spans.append((s, e))  # the common case: nothing to split off
             continue
         split_period = i == last_word
-        if sentences and not split_period and chunk_end[i] and text[e - 1] == "." and i + 1 < len(pieces):
-            nxt = text[pieces[i + 1][0]]
-            word = text[s:e - 1]
-            split_period = nxt.isupper() and "." not in word and word.lower() not in _ABBREV and len(word) > 1
+        if sentences and not split_period and last == "." and e < n_text and text[e].isspace():
+            nxt = found[i + 1][0] if i + 1 < len(found) else None
+            w = text[s:e - 1]
+            split_period = (nxt is not None and text[nxt].isupper() and "." not in w and w.lower() not in _ABBREV
+                            and len(w) > 1)
         spans.extend(_word(text, s, e, split_period))
     ends = [sentences and text[s:e] in _ENDERS for s, e in spans]
     if ends:
