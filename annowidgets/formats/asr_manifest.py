@@ -109,39 +109,25 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     a = a[~other]
     names = audio_names(items)
     durations = _durations(ds, items, opts.get("measure", True))
-    annotators = sets.set_index("set_id")["annotator"].to_dict()
+    media = dict(zip(items["item_id"], items["media"], strict=True))
+    path_of = {i: (f"audio/{names[i]}" if paths != "source" else str(media[i])) for i in names}
+
+    # one key per (item, annotation set), in item order; the set's annotator, else its rows'
     a["_set"] = a["set_id"].astype(str)
-    groups = {k: g for k, g in a.groupby(["item_id", "_set"], sort=False)}
-    lines, no_duration = [], []
-    order = {v: i for i, v in enumerate(items["item_id"])}
-    keys = list(dict.fromkeys([(i, str(s)) for i, s in zip(sets["item_id"], sets["set_id"], strict=True)]
-                              + list(groups)))
-    keys.sort(key=lambda k: order[k[0]])
-    done_items = set()
-    for n, (item_id, set_key) in enumerate(keys):
-        g = groups.get((item_id, set_key), a.iloc[:0])
-        path = names[item_id] if paths != "source" else str(items.loc[items["item_id"] == item_id, "media"].iloc[0])
-        path = f"audio/{path}" if paths != "source" else path
-        annotator = annotators.get(int(set_key)) if set_key != "<NA>" else None
-        if annotator is None or pd.isna(annotator):
-            named = g["annotator"].dropna()
-            annotator = named.iloc[0] if len(named) else None
-        duration = durations[item_id]
-        new = _segment_lines(g, path, annotator, rep) if segments else _whole_line(g, path, duration, annotator,
-                                                                                     empty, rep)
-        if new and duration is None and not segments:
-            no_duration.append(item_id)
-            continue
-        lines.extend(new)
-        done_items.add(item_id)
-        if n % 256 == 0:
-            ctx.step(0.8 * n / max(len(keys), 1), "manifest")
-    if empty == "write" and not segments:
-        for item_id in items["item_id"]:
-            if item_id not in done_items and item_id not in no_duration and durations[item_id] is not None:
-                lines.append(_line(f"audio/{names[item_id]}", durations[item_id], "", None))
-                done_items.add(item_id)
-    rep.add("items", no_duration, "audio duration unknown (media not readable, no items.duration); line skipped")
+    keys = pd.concat([sets.assign(_set=sets["set_id"].astype(str))[["item_id", "_set", "annotator"]],
+                      a[["item_id", "_set", "annotator"]]]).drop_duplicates(["item_id", "_set"])
+    row_annotator = a.dropna(subset=["annotator"]).drop_duplicates(["item_id", "_set"]).set_index(
+        ["item_id", "_set"])["annotator"]
+    idx = pd.MultiIndex.from_frame(keys[["item_id", "_set"]])
+    keys["annotator"] = keys["annotator"].astype(object).where(keys["annotator"].notna(),
+                                                               row_annotator.reindex(idx).to_numpy())
+    order = pd.Series(np.arange(len(items)), index=items["item_id"])
+    keys = keys.assign(_o=keys["item_id"].map(order)).sort_values("_o", kind="stable").reset_index(drop=True)
+    ctx.step(0.3, "manifest")
+    if segments:
+        lines, done_items = _segment_mode(a, keys, path_of, rep)
+    else:
+        lines, done_items = _whole_mode(a, keys, items, path_of, durations, empty, rep)
     sink.write_text(MANIFEST, "".join(line + "\n" for line in lines))
     if ctx.save_images and paths != "source":
         sel = items[items["item_id"].isin(done_items)]
@@ -149,14 +135,41 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
                    rep)
 
 
-def _whole_line(g: pd.DataFrame, path, duration, annotator, empty, rep) -> list[str]:
-    texts = g[g["type"] == "text"].sort_values("_order")
-    if len(texts) > 1:
-        rep.add("annotations", texts["ann_id"].iloc[1:], "more than one transcription in a set; the first is written")
-    if not len(texts) and empty != "write":
-        return []
-    text = texts["text"].iloc[0] if len(texts) else ""
-    return [_line(path, duration, "" if pd.isna(text) else str(text), annotator)]
+def _whole_mode(a, keys, items, path_of, durations, empty, rep) -> tuple[list[str], set]:
+    """One line per annotation set: its first transcription (or "" with ``empty="write"``)."""
+    t = a[a["type"] == "text"]
+    first = ~t.duplicated(["item_id", "_set"])
+    rep.add("annotations", t.loc[~first, "ann_id"], "more than one transcription in a set; the first is written")
+    text_of = t[first].set_index(["item_id", "_set"])["text"]
+    keys = keys.assign(text=text_of.reindex(pd.MultiIndex.from_frame(keys[["item_id", "_set"]])).to_numpy())
+    if empty == "write":  # items with no set at all get a line too
+        bare = items.loc[~items["item_id"].isin(keys["item_id"]), ["item_id"]].assign(_set="<NA>", annotator=None,
+                                                                                   text=pd.NA)
+        keys = pd.concat([keys, bare], ignore_index=True)
+    else:
+        keys = keys[keys["text"].notna()]
+    dur = keys["item_id"].map(durations)
+    unknown = dur.isna()
+    rep.add("items", keys.loc[unknown, "item_id"].unique(),
+            "audio duration unknown (media not readable, no items.duration); line skipped")
+    keys, dur = keys[~unknown], dur[~unknown]
+    lines = [_line(path_of[i], float(d), "" if pd.isna(x) else str(x), who)
+             for i, d, x, who in zip(keys["item_id"], dur, keys["text"], keys["annotator"], strict=True)]
+    return lines, set(keys["item_id"])
+
+
+def _segment_mode(a, keys, path_of, rep) -> tuple[list[str], set]:
+    lines, done = [], set()
+    groups = {k: g for k, g in a.groupby(["item_id", "_set"], sort=False)}
+    for item_id, set_key, annotator in zip(keys["item_id"], keys["_set"], keys["annotator"], strict=True):
+        g = groups.get((item_id, set_key))
+        if g is None:
+            continue
+        new = _segment_lines(g, path_of[item_id], annotator, rep)
+        if new:
+            lines.extend(new)
+            done.add(item_id)
+    return lines, done
 
 
 def _segment_lines(g: pd.DataFrame, path, annotator, rep) -> list[str]:
