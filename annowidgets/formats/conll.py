@@ -311,8 +311,8 @@ def detect(source: Source) -> float:
             head = f.read(4096).decode("utf-8", "replace")
         if head.lstrip().startswith("-DOCSTART-"):
             return 0.95
-        lines = [ln.split() for ln in head.splitlines()[:20] if ln.strip()]
-        if lines and all(len(c) >= 2 and _TAG.match(c[-1]) for c in lines[:-1]):
+        lines = [ln.split() for ln in head.splitlines()[:20] if ln.strip()][:-1]  # the last may be cut
+        if len(lines) >= 2 and all(len(c) >= 2 and _TAG.match(c[-1]) for c in lines):
             return 0.6
     return 0.0
 

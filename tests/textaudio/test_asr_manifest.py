@@ -5,7 +5,10 @@ import json
 import zipfile
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import annowidgets as aw
 from annowidgets.core.dataset import Dataset
@@ -203,3 +206,22 @@ def test_open_url_reads_media_inside_a_zip(tmp_path):
         url = src.url_of("audio/x.wav")
     with open_url(url) as f:
         assert len(f.read()) == 70000
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=30), st.one_of(st.none(), st.text(min_size=1, max_size=8)),
+                          st.floats(0.01, 3600, allow_nan=False)), min_size=1, max_size=6))
+def test_round_trip_any_text(tmp_path_factory, rows):
+    """Transcriptions with quotes, newlines and any unicode come back unchanged, with annotators and durations."""
+    n = len(rows)
+    ds = Dataset(items={"item_id": range(n), "name": [f"c{i}.wav" for i in range(n)], "kind": "audio",
+                        "duration": [d for _, _, d in rows]},
+                 sets={"set_id": range(n), "item_id": range(n), "annotator": [a for _, a, _ in rows]},
+                 annotations={"ann_id": range(n), "item_id": range(n), "set_id": range(n), "type": "text",
+                              "text": [t for t, _, _ in rows]})
+    _, path = export(ds, tmp_path_factory.mktemp("asr"), measure=False)
+    back = aw.load(path, format="ASR_MANIFEST")
+    assert back.annotations["text"].tolist() == [t for t, _, _ in rows]
+    assert [None if pd.isna(a) else a for a in back.annotations["annotator"]] == [a for _, a, _ in rows]
+    assert back.items["duration"].tolist() == [d for _, _, d in rows]
+    assert back.items["name"].tolist() == [f"c{i}.wav" for i in range(n)]

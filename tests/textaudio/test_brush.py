@@ -10,6 +10,8 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from pycocotools import mask as mask_utils
 
@@ -228,3 +230,24 @@ def test_spec_declares_shapes():
 def test_empty_dataset_writes_nothing_but_does_not_fail(tmp_path):
     files, _ = export(Dataset(items=pd.DataFrame({"item_id": [1]})), tmp_path, "BRUSH_TO_PNG")
     assert files == {}
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 12), st.integers(1, 3), st.data())
+def test_random_masks_round_trip(tmp_path_factory, h, w, n, data):
+    """Any masks (holes, several blobs, empty) come back bit for bit, with labels and sets."""
+    masks = [np.array(data.draw(st.lists(st.booleans(), min_size=h * w, max_size=h * w))).reshape(h, w)
+             for _ in range(n)]
+    labels = [data.draw(st.sampled_from(["cat", "dog-x", "a/b"])) for _ in range(n)]
+    ds = Dataset(items={"item_id": [4]}, sets={"set_id": [8], "item_id": [4], "annotator": ["u@x.org"]},
+                 labels={"name": ["cat", "dog-x", "a/b"]},
+                 annotations={"ann_id": range(n), "item_id": 4, "set_id": 8, "type": "mask", "label": labels,
+                              "from_name": "brush", "mask": [rle(m) for m in masks]})
+    tmp = tmp_path_factory.mktemp("brush")
+    for fmt in ("BRUSH_TO_NUMPY", "BRUSH_TO_PNG"):
+        _, path = export(ds, tmp, fmt)
+        back = aw.load(path, format=fmt).annotations
+        got = sorted((lb, m["counts"]) for lb, m in zip(back["label"], back["mask"], strict=True))
+        want = sorted((lb.replace("/", "-"), rle(m)["counts"]) for lb, m in zip(labels, masks, strict=True))
+        assert got == want
+        assert set(back["set_id"]) == {8} and set(back["annotator"]) == {"u@x.org"}

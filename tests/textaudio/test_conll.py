@@ -169,7 +169,7 @@ def test_malformed_line_is_a_format_error(tmp_path, body, line, msg):
 WORDS = st.text(alphabet="abcdefgXYZ", min_size=1, max_size=6)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(st.lists(st.tuples(WORDS, st.sampled_from(["O", "PER", "LOC"])), min_size=1, max_size=12))
 def test_round_trip_spans_conll_spans(tmp_path_factory, words):
     """Token-aligned spans -> CoNLL -> spans: same text pieces, labels and offsets on the rebuilt text."""
@@ -201,3 +201,37 @@ def test_spec():
     assert spec.shapes == ("span",) and spec.media == ("text",) and spec.can_import and spec.can_export
     assert conll.decode_tags(["I-A", "I-A", "B-A", "O", "I-B", "I-A"]) == [(0, 2, "A"), (2, 3, "A"), (4, 5, "B"),
                                                                          (5, 6, "A")]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(list("ab Z.,:;'\"()-/!?`0123456789\n\t") + ["n't", "...", "Corp.", "cannot"]),
+                max_size=40).map("".join), st.booleans())
+def test_tokenizer_spans_cover_the_text(text, sentences):
+    """Tokens are ordered, disjoint, non-empty, free of whitespace, and together are every non-space char."""
+    spans, ends = tokenize(text, sentences=sentences)
+    assert len(ends) == len(spans)
+    pos = 0
+    for s, e in spans:
+        assert pos <= s < e
+        assert not any(c.isspace() for c in text[s:e])
+        assert text[pos:s].strip() == ""
+        pos = e
+    assert text[pos:].strip() == ""
+    assert "".join(text[s:e] for s, e in spans) == "".join(text.split())
+    if spans:
+        assert ends[-1]
+
+
+def test_detect_does_not_claim_other_text_files(tmp_path):
+    one = tmp_path / "notes.txt"
+    one.write_text("just one line of prose\n")
+    from annowidgets.core.io import Source
+
+    with Source(str(one)) as src:
+        assert conll.detect(src) == 0.0
+    (tmp_path / "labels.txt").write_text("0 0.5 0.5 0.1 0.2\n1 0.3 0.3 0.1 0.1\n2 0.1 0.1 0.1 0.1\n")
+    with Source(str(tmp_path / "labels.txt")) as src:
+        assert conll.detect(src) == 0.0
+    (tmp_path / "ner.txt").write_text("Paris B-LOC\nis O\nnice O\n")
+    with Source(str(tmp_path / "ner.txt")) as src:
+        assert conll.detect(src) == 0.6
