@@ -35,11 +35,11 @@ from ._media import copy_media
 from .registry import FormatSpec, WriteContext, register
 
 NAME_RE = re.compile(
-    r"^task-(?P<task>-?\d+)-annotation-(?P<set>-?\d+)-by-(?P<annotator>[A-Za-z0-9@.]*)-(?P<rest>.+)-(?P<n>\d+)"
+    r"^task-(?P<task>-?\d+)-annotation-(?P<set>-?\d+)-by-(?P<annotator>(?:[^\W_]|[@.])*)-(?P<rest>.+)-(?P<n>\d+)"
     r"\.(?P<ext>npy|png)$"
 )
-_ANNOTATOR_BAD = re.compile(r"[^A-Za-z0-9@.]")
 COMBINED = "combined"
+NO_LABEL = "no_label"  # what Label Studio writes for a region without labels
 
 
 # -- names ---------------------------------------------------------------------------------
@@ -47,7 +47,7 @@ def clean_annotator(value) -> str:
     """The annotator as Label Studio puts it in a file name: letters, digits, ``@`` and ``.`` only."""
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return ""
-    return _ANNOTATOR_BAD.sub("", str(value))
+    return "".join(c for c in str(value) if c.isalnum() or c in "@.")
 
 
 def clean_part(value) -> str:
@@ -57,11 +57,11 @@ def clean_part(value) -> str:
 
 def region_prefix(task, set_id, annotator, from_name, labels) -> str:
     return (f"task-{task}-annotation-{set_id}-by-{clean_annotator(annotator)}-{clean_part(from_name)}-"
-            + "-".join(clean_part(lb) for lb in labels))
+            + "-".join(clean_part(lb) for lb in (labels or [NO_LABEL])))
 
 
-def split_rest(rest: str, known: set[str]) -> tuple[str, list[str]]:
-    """Split ``<from_name>-<labels…>``; known label names resolve the ``-`` ambiguity."""
+def split_rest(rest: str, known: dict[str, str]) -> tuple[str, list[str]]:
+    """Split ``<from_name>-<labels…>``; known labels (file-name form -> name) resolve the ``-`` ambiguity."""
     if known:
         for i, ch in enumerate(rest):
             if ch != "-":
@@ -73,14 +73,14 @@ def split_rest(rest: str, known: set[str]) -> tuple[str, list[str]]:
     return head, [tail] if tail else []
 
 
-def _split_labels(s: str, known: set[str]) -> list[str] | None:
+def _split_labels(s: str, known: dict[str, str]) -> list[str] | None:
     if s in known:
-        return [s]
+        return [known[s]]
     for i, ch in enumerate(s):
         if ch == "-" and s[:i] in known:
             tail = _split_labels(s[i + 1:], known)
             if tail is not None:
-                return [s[:i], *tail]
+                return [known[s[:i]], *tail]
     return None
 
 
@@ -310,7 +310,8 @@ def read(source: Source, **options) -> Dataset:
     gc.disable()
     try:
         if matches:
-            return _read_regions(source, matches, set(classes.values()) - {"background"})
+            names = [n for i, n in classes.items() if i != 0]
+            return _read_regions(source, matches, {clean_part(n): n for n in names})
         if classes:
             return _read_combined(source, classes)
     finally:
@@ -338,7 +339,8 @@ def _read_regions(source: Source, matches, known: set[str]) -> Dataset:
         arr = _load_array(source, rel)
         fg = arr > 0
         task, set_id = int(m["task"]), int(m["set"])
-        from_name, labels = split_rest(m["rest"], known)
+        from_name, labels = split_rest(m["rest"], {NO_LABEL: "", **known})
+        labels = [lb for lb in labels if lb]
         h, w = arr.shape
         items.setdefault(task, {"item_id": task, "name": f"task-{task}", "width": w, "height": h, "kind": "image"})
         annotator = m["annotator"] or pd.NA

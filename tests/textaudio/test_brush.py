@@ -143,15 +143,20 @@ def test_names_never_collide_and_are_sanitised(tmp_path):
     m = np.zeros((3, 3), bool)
     m[1, 1] = True
     ds = Dataset(items={"item_id": [7]},
-                 sets={"set_id": [9], "item_id": [7], "annotator": ["Ann Lee <ann+x@ex.com>"]},
-                 annotations={"ann_id": [0, 1, 2, 3], "item_id": 7, "set_id": 9, "type": "mask",
-                              "label": ["a/b", "a/b", "c", "d"], "from_name": "tag/x",
-                              "region_id": ["r1", "r2", "r3", "r3"], "mask": [rle(m)] * 4})
+                 sets={"set_id": [9], "item_id": [7], "annotator": ["Zoë Lee <zoe+x@ex.com>"]},
+                 annotations={"ann_id": [0, 1, 2, 3, 4], "item_id": 7, "set_id": 9, "type": "mask",
+                              "label": ["a/b", "a/b", "c", "d", ""], "from_name": "tag/x",
+                              "region_id": ["r1", "r2", "r3", "r3", "r4"], "mask": [rle(m)] * 5})
     files, _ = export(ds, tmp_path, "BRUSH_TO_NUMPY")
     names = sorted(n for n in files if not n.startswith("combined/"))
-    assert names == ["task-7-annotation-9-by-AnnLeeannx@ex.com-tag-x-a-b-0.npy",
-                     "task-7-annotation-9-by-AnnLeeannx@ex.com-tag-x-a-b-1.npy",
-                     "task-7-annotation-9-by-AnnLeeannx@ex.com-tag-x-c-d-0.npy"]
+    assert names == ["task-7-annotation-9-by-ZoëLeezoex@ex.com-tag-x-a-b-0.npy",  # str.isalnum, as LS filters
+                     "task-7-annotation-9-by-ZoëLeezoex@ex.com-tag-x-a-b-1.npy",
+                     "task-7-annotation-9-by-ZoëLeezoex@ex.com-tag-x-c-d-0.npy",
+                     "task-7-annotation-9-by-ZoëLeezoex@ex.com-tag-x-no_label-0.npy"]  # LS's name for no label
+    back = aw.load(str(tmp_path / "out.zip"), format="BRUSH_TO_NUMPY").annotations
+    assert sorted(back["label"]) == ["", "a/b", "a/b", "c", "d"]  # names restored via combined/classes.json
+    assert set(back["from_name"]) == {"tag-x"}
+    assert set(back["annotator"]) == {"ZoëLeezoex@ex.com"}
 
 
 @needs_fixtures
@@ -248,6 +253,6 @@ def test_random_masks_round_trip(tmp_path_factory, h, w, n, data):
         _, path = export(ds, tmp, fmt)
         back = aw.load(path, format=fmt).annotations
         got = sorted((lb, m["counts"]) for lb, m in zip(back["label"], back["mask"], strict=True))
-        want = sorted((lb.replace("/", "-"), rle(m)["counts"]) for lb, m in zip(labels, masks, strict=True))
+        want = sorted((lb, rle(m)["counts"]) for lb, m in zip(labels, masks, strict=True))
         assert got == want
         assert set(back["set_id"]) == {8} and set(back["annotator"]) == {"u@x.org"}
