@@ -206,11 +206,27 @@ def _line(path: str, duration, text: str, annotator) -> str:
 
 
 # -- import ---------------------------------------------------------------------------------------
+def _first_record(source: Source, rel) -> dict | None:
+    with source.open(rel) as f:
+        first = f.readline(65536)
+    try:
+        rec = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
 def _manifest_files(source: Source) -> list:
+    """The manifest(s) of an input: JSON-lines files whose first record has ``audio_filepath``.
+
+    Other JSON-lines files beside them (CVAT's data ``manifest.jsonl``…) are left alone; if
+    none qualifies, every candidate is returned so that reading names what is wrong.
+    """
     if source.kind == "file":
         return [None]
-    rels = source.glob("manifest.json", "*/manifest.json", "*.jsonl", "*manifest*.json")
-    return list(dict.fromkeys(rels))
+    rels = list(dict.fromkeys(source.glob("manifest.json", "*/manifest.json", "*.jsonl", "*manifest*.json")))
+    good = [r for r in rels if "audio_filepath" in (_first_record(source, r) or {})]
+    return good or rels
 
 
 def _media_of(source: Source, path: str) -> str:
@@ -285,17 +301,10 @@ def read(source: Source, **options) -> Dataset:
 
 
 def detect(source: Source) -> float:
-    rels = _manifest_files(source)
-    for rel in rels[:1]:
-        if source.kind == "file" and not source.name.lower().endswith((".json", ".jsonl")):
-            return 0.0
-        with source.open(rel) as f:
-            first = f.readline(65536)
-        try:
-            rec = orjson.loads(first)
-        except orjson.JSONDecodeError:
-            return 0.0
-        if isinstance(rec, dict) and "audio_filepath" in rec:
+    if source.kind == "file" and not source.name.lower().endswith((".json", ".jsonl")):
+        return 0.0
+    for rel in _manifest_files(source)[:1]:
+        if "audio_filepath" in (_first_record(source, rel) or {}):
             return 0.95
     return 0.0
 

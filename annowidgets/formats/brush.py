@@ -29,7 +29,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from ..core.dataset import Dataset
-from ..core.errors import FormatError
+from ..core.errors import FormatError, UnsafeInputError
 from ..core.io import Sink, Source
 from ._media import copy_media
 from .registry import FormatSpec, WriteContext, register
@@ -284,7 +284,9 @@ def _load_array(source: Source, rel: str) -> np.ndarray:
         else:
             with Image.open(io.BytesIO(data)) as im:
                 arr = np.asarray(im.convert("L") if im.mode not in ("L", "I;16", "I", "P", "1") else im)
-    except (ValueError, OSError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise UnsafeInputError(source.display(rel), f"image too large to decode safely ({exc})") from exc
+    except (ValueError, OSError, EOFError) as exc:
         raise FormatError(source.display(rel), f"not a readable mask ({exc})") from exc
     if arr.ndim != 2:
         raise FormatError(source.display(rel), f"expected an H×W mask, got shape {arr.shape}")

@@ -225,3 +225,16 @@ def test_round_trip_any_text(tmp_path_factory, rows):
     assert [None if pd.isna(a) else a for a in back.annotations["annotator"]] == [a for _, a, _ in rows]
     assert back.items["duration"].tolist() == [d for _, _, d in rows]
     assert back.items["name"].tolist() == [f"c{i}.wav" for i in range(n)]
+
+
+def test_other_jsonl_files_are_left_alone(tmp_path):
+    """A CVAT data manifest.jsonl beside the ASR manifest is not mistaken for it."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "manifest.jsonl").write_text('{"version":"1.1"}\n{"type":"images"}\n')
+    (tmp_path / "train.jsonl").write_text('{"audio_filepath": "a.wav", "duration": 2.5, "text": "hi"}\n')
+    ds = aw.load(str(tmp_path))
+    assert ds.info["format"] == "ASR_MANIFEST"
+    assert ds.annotations["text"].tolist() == ["hi"] and ds.items["duration"].tolist() == [2.5]
+    (tmp_path / "train.jsonl").unlink()
+    with pytest.raises(FormatError, match="audio_filepath"):
+        aw.load(str(tmp_path), format="nemo")

@@ -256,3 +256,12 @@ def test_random_masks_round_trip(tmp_path_factory, h, w, n, data):
         want = sorted((lb, rle(m)["counts"]) for lb, m in zip(labels, masks, strict=True))
         assert got == want
         assert set(back["set_id"]) == {8} and set(back["annotator"]) == {"u@x.org"}
+
+
+def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
+    from annowidgets.core.errors import UnsafeInputError
+
+    Image.fromarray(np.zeros((64, 64), np.uint8), mode="L").save(tmp_path / "task-1-annotation-2-by-x-mask-A-0.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 4096 px is then over twice the limit
+    with pytest.raises(UnsafeInputError, match="too large"):
+        aw.load(str(tmp_path), format="BRUSH_TO_PNG")
