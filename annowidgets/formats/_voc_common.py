@@ -108,7 +108,7 @@ def labelmap_to_labels(entries) -> pd.DataFrame:
             part_of.setdefault(p, []).append(name)
         rows.append({
             "name": name,
-            "color": "#%02x%02x%02x" % rgb if rgb is not None else pd.NA,
+            "color": "#{:02x}{:02x}{:02x}".format(*rgb) if rgb is not None else pd.NA,
             "attributes": [{"name": a, "input_type": "checkbox", "values": ["false", "true"], "default": "false",
                             "mutable": False} for a in actions] or None,
             "extra": {"voc_parts": list(parts), "voc_actions": list(actions)} if parts or actions else None,
@@ -171,7 +171,7 @@ def item_ids(items: pd.DataFrame) -> tuple[pd.Series, pd.Series, list]:
     """
     names = items["name"].astype(object).where(items["name"].notna() & (items["name"] != ""), None)
     media = items["media"].astype(object)
-    rel = [_relative_name(n if n is not None else m, i) for n, m, i in zip(names, media, items["item_id"])]
+    rel = [_relative_name(n if n is not None else m, i) for n, m, i in zip(names, media, items["item_id"], strict=False)]
     stems, exts = [], []
     for r in rel:
         stem, ext = posixpath.splitext(r)
@@ -196,7 +196,7 @@ def item_ids(items: pd.DataFrame) -> tuple[pd.Series, pd.Series, list]:
         ids[i] = f"{s}__{k}"
         taken.add(ids[i].lower())
         renamed.append(items["item_id"].iloc[i])
-    files = [i + e for i, e in zip(ids, exts)]
+    files = [i + e for i, e in zip(ids, exts, strict=False)]
     return pd.Series(ids, index=items.index), pd.Series(files, index=items.index), renamed
 
 
@@ -264,7 +264,7 @@ def decode_color_png(data: bytes, colors: np.ndarray, where: str) -> tuple[np.nd
     uniq, inv = np.unique(packed, return_inverse=True)
     table = np.array([lookup.get(int(k), -1) for k in uniq], dtype=np.int64)
     out = table[inv].reshape(rgb.shape[:2])
-    unknown = [((int(k) >> 16) & 255, (int(k) >> 8) & 255, int(k) & 255) for k, t in zip(uniq, table) if t < 0]
+    unknown = [((int(k) >> 16) & 255, (int(k) >> 8) & 255, int(k) & 255) for k, t in zip(uniq, table, strict=False) if t < 0]
     return out, unknown
 
 

@@ -449,7 +449,7 @@ def _annotation_table(objs: _Objects, ident_of_key: list, items: pd.DataFrame) -
 def _tag_rows(tags: dict, items: pd.DataFrame) -> list[dict]:
     if not tags:
         return []
-    lookup = {(i, s): n for n, i, s in zip(items["item_id"], items["_ident"], items["subset"])}
+    lookup = {(i, s): n for n, i, s in zip(items["item_id"], items["_ident"], items["subset"], strict=False)}
     rows = []
     for (ident, subset), labels in tags.items():
         item_id = lookup.get((ident, subset))
@@ -467,7 +467,7 @@ def _mask_rows(source, items, seg_cls, seg_obj, entries, to_polygons, loss: list
     rows, unknown_items, hole_items = [], defaultdict(list), []
     group = 1
     cache: dict = {}
-    for item_id, ident in zip(items["item_id"], items["_ident"]):
+    for item_id, ident in zip(items["item_id"], items["_ident"], strict=False):
         if ident not in seg_cls and ident not in seg_obj:
             continue
         if ident not in cache:
@@ -721,7 +721,7 @@ def write_voc(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     _write_lists(sink, items, ids, tags, entries, segmented, parts_of)
     sink.write_text("labelmap.txt", vc.format_labelmap(entries))
     if ctx.save_images:
-        copy_media(ds, sink, zip(item_ids, items["media"], ("JPEGImages/" + files).tolist()), report)
+        copy_media(ds, sink, zip(item_ids, items["media"], ("JPEGImages/" + files).tolist(), strict=False), report)
 
 
 def _mark_parts(boxes: pd.DataFrame, a: pd.DataFrame, parts_of: dict) -> pd.DataFrame:
