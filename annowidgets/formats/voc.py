@@ -402,8 +402,7 @@ def read_voc(source: Source, to_polygons: bool = False, **options) -> Dataset:
     missing = [n for n in used if n and n not in set(labels["name"])]
     if missing:
         labels = pd.concat([labels, pd.DataFrame({"name": sorted(missing)})], ignore_index=True)
-    ds = Dataset(items=items.drop(columns=["_ident"]), annotations=ann, labels=labels,
-                 info={"format": "PASCAL VOC 1.1"})
+    ds = Dataset(items=items.drop(columns=["_ident"]), annotations=ann, labels=labels)
     for item_ids, reason in loss:
         ds.loss.add("items", item_ids, reason)
     return ds
@@ -787,4 +786,97 @@ register(FormatSpec(
     name="PASCAL VOC 1.1", aliases=("voc", "pascal_voc", "pascal voc"), read=read_voc, write=write_voc,
     detect=detect_voc, shapes=("bbox", "tag", "mask"), family="cvat",
     description="Annotations/*.xml boxes, ImageSets lists (tags), Segmentation PNGs, labelmap.txt",
+))
+
+
+# == Label Studio's VOC layout ==================================================================
+_LS_OBJECT = ("<object>\n<name>{name}</name>\n<pose>Unspecified</pose>\n<truncated>0</truncated>\n"
+              "<difficult>0</difficult>\n<bndbox>\n<xmin>{x0}</xmin>\n<ymin>{y0}</ymin>\n<xmax>{x1}</xmax>\n"
+              "<ymax>{y1}</ymax>\n</bndbox>\n</object>\n")
+
+
+def write_ls_voc(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
+    """Label Studio's VOC: ``Annotations/<stem>.xml`` per annotated image (+ ``images/``).
+
+    Options: ``coords`` ("int" as LS truncates, or "float"), ``rotated`` ("enclosing" or
+    "ls" = LS's unrotated box at its own top-left corner). Only boxes of non-cancelled
+    annotation sets are written, all of them (LS keeps the oldest annotation only).
+    """
+    coords = ctx.options.get("coords", "int")
+    rotated = ctx.options.get("rotated", "enclosing")
+    if coords not in ("int", "float") or rotated not in ("enclosing", "ls"):
+        raise ValueError("coords must be 'int' or 'float', rotated 'enclosing' or 'ls'")
+    report = ctx.report
+    items, ids, files = _prepare_items(ds, report)
+    a = _ann_with_pos(ds, items)
+    cancelled = set(ds.sets.loc[ds.sets["cancelled"], "set_id"]) if len(ds.sets) else set()
+    in_cancelled = a["set_id"].isin(cancelled).to_numpy() if cancelled else np.zeros(len(a), bool)
+    report.add("annotations", a["ann_id"][in_cancelled], "in a cancelled annotation (Label Studio skips those)")
+    a = a[~in_cancelled]
+    pred = (a["source"] == "prediction").to_numpy()
+    report.add("annotations", a["ann_id"][pred], "predictions are not part of Label Studio's VOC export")
+    a = a[~pred]
+    boxes = a[(a["type"] == "bbox").to_numpy()]
+    other = a[(a["type"] != "bbox").to_numpy()]
+    for t, g in other.groupby("type"):
+        report.add("annotations", g["ann_id"], f"{t} is not carried by Label Studio's VOC (rectangles only)")
+    x0, y0, x1, y1, rot = _boxes(boxes, rotated)
+    ids_b = boxes["ann_id"]
+    if rotated == "enclosing":
+        report.add("annotations", ids_b[rot], "rotated box written as its axis-aligned enclosing box")
+    else:
+        report.add("annotations", ids_b[rot], "rotation dropped as Label Studio does (unrotated box)")
+    if coords == "int":
+        vals = np.stack([x0, y0, x1, y1])
+        frac = (vals != np.trunc(vals)).any(axis=0)
+        report.add("annotations", ids_b[frac], "coordinates truncated to whole pixels as Label Studio does "
+                   "(coords='float' keeps them)")
+        x0, y0, x1, y1 = (np.trunc(v) for v in (x0, y0, x1, y1))
+    sx0, sy0, sx1, sy1 = _fmt(x0), _fmt(y0), _fmt(x1), _fmt(y1)
+    names = [escape(n) for n in boxes["label"]]
+    objs = [_LS_OBJECT.format(name=n, x0=a_, y0=b_, x1=c_, y1=d_)
+            for n, a_, b_, c_, d_ in zip(names, sx0, sy0, sx1, sy1, strict=True)]
+    annotator = {}
+    if len(ds.sets):
+        annotator = ds.sets.dropna(subset=["annotator"]).groupby("item_id")["annotator"].first().to_dict()
+    pos = boxes["_pos"].to_numpy()
+    starts = np.searchsorted(pos, np.arange(len(items) + 1))
+    widths = items["width"].to_numpy(dtype="float64", na_value=np.nan)
+    heights = items["height"].to_numpy(dtype="float64", na_value=np.nan)
+    item_ids = items["item_id"].to_numpy()
+    written = []
+    for p in range(len(items)):
+        if starts[p] == starts[p + 1]:
+            continue  # LS writes no file for an image without boxes
+        ex = items["extra"].iloc[p] if isinstance(items["extra"].iloc[p], dict) else {}
+        who = annotator.get(item_ids[p], "")
+        w = "" if np.isnan(widths[p]) else int(widths[p])
+        h = "" if np.isnan(heights[p]) else int(heights[p])
+        fname = posixpath.basename(files.iloc[p])
+        head = ('<?xml version="1.0" encoding="utf-8"?>\n<annotation>\n<folder>images</folder>\n'
+                f"<filename>{escape(fname)}</filename>\n<source>\n<database>MyDatabase</database>\n"
+                "<annotation>COCO2017</annotation>\n<image>flickr</image>\n<flickrid>NULL</flickrid>\n"
+                f"<annotator>{escape(str(who))}</annotator>\n</source>\n<owner>\n<flickrid>NULL</flickrid>\n"
+                f"<name>Label Studio</name>\n</owner>\n<size>\n<width>{w}</width>\n<height>{h}</height>\n"
+                f"<depth>{ex.get('depth', 3)}</depth>\n</size>\n<segmented>0</segmented>\n")
+        body = "".join(objs[starts[p]:starts[p + 1]])
+        sink.write_bytes(f"Annotations/{ids.iloc[p]}.xml", (head + body + "</annotation>\n").encode("utf-8"))
+        written.append(p)
+    if ctx.save_images:
+        copy_media(ds, sink, ((item_ids[p], items["media"].iloc[p], f"images/{files.iloc[p]}") for p in written),
+                   report)
+
+
+def detect_ls_voc(source: Source) -> float:
+    root = find_root(source.files)
+    if any(f.startswith(f"{root}ImageSets/") or f.startswith(f"{root}JPEGImages/") for f in source.files):
+        return 0.0
+    has_ann = any(f.startswith(f"{root}Annotations/") and f.endswith(".xml") for f in source.files)
+    return 0.65 if has_ann and any(f.startswith(f"{root}images/") for f in source.files) else 0.0
+
+
+register(FormatSpec(
+    name="Label Studio VOC", aliases=("ls_voc", "label_studio_voc", "VOC (Label Studio)"), read=read_voc,
+    write=write_ls_voc, detect=detect_ls_voc, shapes=("bbox",), family="label-studio",
+    description="Label Studio's Pascal VOC: Annotations/<image>.xml + images/, whole-pixel boxes",
 ))
