@@ -10,6 +10,8 @@ following"), so a polygon traced from a mask rasterises back to the very same pi
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from pycocotools import mask as mask_utils
 
@@ -95,7 +97,9 @@ def rle_decode(rle: dict) -> np.ndarray:
         rle = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
     elif isinstance(counts, str):
         rle = {"size": [h, w], "counts": counts.encode("ascii")}
-    return mask_utils.decode(rle).astype(bool)
+    with warnings.catch_warnings():  # pycocotools' numpy-2 copy= deprecation, not ours
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return mask_utils.decode(rle).astype(bool)
 
 
 def rle_encode(mask: np.ndarray) -> dict:
