@@ -169,7 +169,7 @@ def _parse_object(el, where: str, key: int, objs: _Objects, actions_of: dict) ->
         raise FormatError(where, "missing <name>", line=el.sourceline, element="object")
     name = name.strip()
     x0, y0, x1, y1 = _parse_box(el, where, "object")
-    attrs: dict = {}
+    attrs: dict = {"truncated": False, "difficult": False}  # VOC's defaults when the element is absent
     extra: dict = {}
     occluded = False
     rotation = 0.0
