@@ -94,18 +94,6 @@ def _num(el, tag: str, where: str, parent: str, required: bool = True) -> float:
                           element=parent) from None
 
 
-def _flag(el, tag: str, where: str) -> bool | None:
-    child = el.find(tag)
-    if child is None or child.text is None:
-        return None
-    t = child.text.strip().lower()
-    if t in ("1", "true", "yes"):
-        return True
-    if t in ("0", "-1", "false", "no", ""):
-        return False
-    raise FormatError(where, f"<{tag}> is {child.text!r}, expected 0 or 1", line=child.sourceline, element=tag)
-
-
 def _attr_value(text: str | None):
     if text is None:
         return ""
@@ -115,24 +103,51 @@ def _attr_value(text: str | None):
     return text
 
 
+_OBJ_COLS = ("key", "label", "x0", "y0", "x1", "y1", "attributes", "occluded", "extra", "parent", "group",
+             "rotation", "track_id", "keyframe", "score")
+
+
 class _Objects:
     """Columns of annotation rows, appended to while parsing (no object per row kept)."""
 
     def __init__(self):
-        self.cols = defaultdict(list)
+        self.cols = {k: [] for k in _OBJ_COLS}
+        self._appends = [self.cols[k].append for k in _OBJ_COLS]
 
-    def add(self, **kw):
-        for k in ("key", "label", "x0", "y0", "x1", "y1", "attributes", "occluded", "extra", "parent", "group",
-                  "rotation", "track_id", "keyframe", "score"):
-            self.cols[k].append(kw.get(k))
+    def add(self, *values):
+        for append, v in zip(self._appends, values, strict=True):
+            append(v)
 
 
-def _parse_box(el, where: str, parent: str):
-    bb = el.find("bndbox")
-    if bb is None:
-        raise FormatError(where, "missing <bndbox>", line=el.sourceline, element=parent)
-    return (_num(bb, "xmin", where, "bndbox"), _num(bb, "ymin", where, "bndbox"),
-            _num(bb, "xmax", where, "bndbox"), _num(bb, "ymax", where, "bndbox"))
+_FLAGS = {"1": True, "0": False, "-1": False, "true": True, "false": False, "": False, "yes": True, "no": False}
+_COORDS = ("xmin", "ymin", "xmax", "ymax")
+
+
+def _flag_text(child, where: str) -> bool:
+    t = (child.text or "").strip()
+    v = _FLAGS.get(t, _FLAGS.get(t.lower()))
+    if v is None:
+        raise FormatError(where, f"<{child.tag}> is {child.text!r}, expected 0 or 1", line=child.sourceline,
+                          element=child.tag)
+    return v
+
+
+def _bndbox(bb, where: str) -> tuple:
+    """xmin, ymin, xmax, ymax of a <bndbox>, in one pass over its children."""
+    vals = {}
+    for c in bb:
+        vals[c.tag] = c
+    out = []
+    for tag in _COORDS:
+        c = vals.get(tag)
+        if c is None or not (c.text or "").strip():
+            raise FormatError(where, f"missing <{tag}>", line=bb.sourceline, element="bndbox")
+        try:
+            out.append(float(c.text))
+        except ValueError:
+            raise FormatError(where, f"<{tag}> is {c.text!r}, expected a number", line=c.sourceline,
+                              element="bndbox") from None
+    return out
 
 
 def _parse_annotation(root, where: str, key: int, objs: _Objects, actions_of: dict) -> dict:
@@ -164,73 +179,78 @@ def _parse_annotation(root, where: str, key: int, objs: _Objects, actions_of: di
 
 
 def _parse_object(el, where: str, key: int, objs: _Objects, actions_of: dict) -> None:
-    name = el.findtext("name")
-    if name is None:
-        raise FormatError(where, "missing <name>", line=el.sourceline, element="object")
-    name = name.strip()
-    x0, y0, x1, y1 = _parse_box(el, where, "object")
+    """One <object> (and its <part>s) into ``objs``, visiting each child element once."""
+    name = box = None
     attrs: dict = {"truncated": False, "difficult": False}  # VOC's defaults when the element is absent
     extra: dict = {}
     occluded = False
-    rotation = 0.0
-    track_id = None
-    keyframe = False
-    score = np.nan
+    parts = []
     for child in el:
         tag = child.tag
-        if tag == "pose":
-            attrs["pose"] = child.text or ""
-        elif tag in ("truncated", "difficult"):
-            attrs[tag] = bool(_flag(el, tag, where))
+        if tag == "name":
+            name = (child.text or "").strip()
+        elif tag == "bndbox":
+            box = child
+        elif tag == "truncated" or tag == "difficult":
+            attrs[tag] = _flag_text(child, where)
         elif tag == "occluded":
-            occluded = bool(_flag(el, tag, where))
+            occluded = _flag_text(child, where)
+        elif tag == "pose":
+            attrs["pose"] = child.text or ""
+        elif tag == "part":
+            parts.append(child)
         elif tag == "point":
             extra["point"] = [_num(child, "x", where, "point"), _num(child, "y", where, "point")]
         elif tag == "actions":
             for a in child:
                 if isinstance(a.tag, str):
-                    attrs[a.tag] = bool(_flag(child, a.tag, where))
+                    attrs[a.tag] = _flag_text(a, where)
         elif tag == "attributes":
             for a in child.iter("attribute"):
                 an = a.findtext("name")
                 if an is None:
                     raise FormatError(where, "missing <name>", line=a.sourceline, element="attribute")
                 attrs[an] = _attr_value(a.findtext("value"))
-    for a in actions_of.get(name, ()):
-        attrs.setdefault(a, False)
-    # what CVAT (and our writer) keep in the attribute block that has a column of its own
-    if "rotation" in attrs:
-        rotation = _float_or(attrs.pop("rotation"), 0.0)
-    if "track_id" in attrs:
-        t = _float_or(attrs.pop("track_id"), np.nan)
-        track_id = None if np.isnan(t) else int(t)
-        kf = attrs.pop("keyframe", False)
-        keyframe = kf is True or str(kf).lower() in ("1", "true")
-    if "score" in attrs:
-        score = _float_or(attrs.pop("score"), np.nan)
-    exact = attrs.pop("aw_rotated_box", None)
-    if exact is not None:
-        vals = [_float_or(v, np.nan) for v in str(exact).replace(",", " ").split()]
-        if len(vals) == 5 and not np.isnan(vals).any():
-            x0, y0, x1, y1 = vals[0], vals[1], vals[0] + vals[2], vals[1] + vals[3]
-            rotation = vals[4]
-    for k in ("group", "z_order"):
-        if k in attrs:
-            extra[k] = attrs.pop(k)
-    parts = el.findall("part")
-    group = None
+    if name is None:
+        raise FormatError(where, "missing <name>", line=el.sourceline, element="object")
+    if box is None:
+        raise FormatError(where, "missing <bndbox>", line=el.sourceline, element="object")
+    x0, y0, x1, y1 = _bndbox(box, where)
+    rotation, track_id, keyframe, score = 0.0, None, False, np.nan
+    if len(attrs) > 2 or name in actions_of:
+        for a in actions_of.get(name, ()):
+            attrs.setdefault(a, False)
+        # what CVAT (and our writer) keep in the attribute block that has a column of its own
+        if "rotation" in attrs:
+            rotation = _float_or(attrs.pop("rotation"), 0.0)
+        if "track_id" in attrs:
+            t = _float_or(attrs.pop("track_id"), np.nan)
+            track_id = None if np.isnan(t) else int(t)
+            kf = attrs.pop("keyframe", False)
+            keyframe = kf is True or str(kf).lower() in ("1", "true")
+        if "score" in attrs:
+            score = _float_or(attrs.pop("score"), np.nan)
+        exact = attrs.pop("aw_rotated_box", None)
+        if exact is not None:
+            vals = [_float_or(v, np.nan) for v in str(exact).replace(",", " ").split()]
+            if len(vals) == 5 and not np.isnan(vals).any():
+                x0, y0, x1, y1 = vals[0], vals[1], vals[0] + vals[2], vals[1] + vals[3]
+                rotation = vals[4]
+        for k in ("group", "z_order"):
+            if k in attrs:
+                extra[k] = attrs.pop(k)
     obj_index = len(objs.cols["key"])
-    if parts:
-        group = obj_index + 1  # unique within the dataset: the row index of the owning object
-    objs.add(key=key, label=name, x0=x0, y0=y0, x1=x1, y1=y1, attributes=attrs or None, occluded=occluded,
-             extra=extra or None, parent=None, group=group, rotation=rotation, track_id=track_id,
-             keyframe=keyframe, score=score)
+    group = obj_index + 1 if parts else None  # unique in the dataset: the owner's row index + 1
+    objs.add(key, name, x0, y0, x1, y1, attrs, occluded, extra or None, None, group, rotation, track_id,
+             keyframe, score)
     for part in parts:
         pname = (part.findtext("name") or "").strip()
-        px0, py0, px1, py1 = _parse_box(part, where, "part")
-        objs.add(key=key, label=pname, x0=px0, y0=py0, x1=px1, y1=py1, attributes=None, occluded=False,
-                 extra={"voc_part": True}, parent=obj_index, group=group, rotation=0.0, track_id=None,
-                 keyframe=False, score=np.nan)
+        bb = part.find("bndbox")
+        if bb is None:
+            raise FormatError(where, "missing <bndbox>", line=part.sourceline, element="part")
+        px0, py0, px1, py1 = _bndbox(bb, where)
+        objs.add(key, pname, px0, py0, px1, py1, None, False, {"voc_part": True}, obj_index, group, 0.0, None,
+                 False, np.nan)
 
 
 def _float_or(v, default):
@@ -573,11 +593,23 @@ def _object_xml(a: pd.DataFrame, parts_of: dict, actions_of: dict, rotated: str,
     part_children = defaultdict(list)
     for i in np.nonzero(is_part)[0]:
         part_children[int(parent[i])].append(i)
-    out = []
-    for i in range(len(a)):
-        if is_part[i]:
-            out.append(None)
-            continue
+    # fast path: rows that are a bare box with at most the VOC flags (most detection data)
+    plain = ~(is_part | rot | ~np.isnan(track) | ~np.isnan(score))
+    plain &= np.fromiter((not e for e in extra), dtype=bool, count=len(a))
+    plain &= np.fromiter((not at or at.keys() <= _FLAG_KEYS for at in attrs), dtype=bool, count=len(a))
+    plain &= ~np.isin(labels, list(actions_of))
+    if part_children:
+        plain[list(part_children)] = False
+    out: list = [None] * len(a)
+    for i in np.nonzero(plain)[0].tolist():
+        at = attrs[i] or _NO_ATTRS
+        out[i] = (f"  <object>\n    <name>{esc[labels[i]]}</name>\n"
+                  f"    <truncated>{int(_truthy(at.get('truncated')))}</truncated>\n"
+                  f"    <occluded>{int(bool(occl[i]))}</occluded>\n"
+                  f"    <difficult>{int(_truthy(at.get('difficult')))}</difficult>\n"
+                  f"    <bndbox>\n      <xmin>{sx0[i]}</xmin>\n      <ymin>{sy0[i]}</ymin>\n"
+                  f"      <xmax>{sx1[i]}</xmax>\n      <ymax>{sy1[i]}</ymax>\n    </bndbox>\n  </object>\n")
+    for i in np.nonzero(~plain & ~is_part)[0].tolist():
         at = attrs[i] if isinstance(attrs[i], dict) else {}
         lab = labels[i]
         s = [f"  <object>\n    <name>{esc[lab]}</name>\n"]
@@ -620,8 +652,12 @@ def _object_xml(a: pd.DataFrame, parts_of: dict, actions_of: dict, rotated: str,
                          f"        <value>{escape(_attr_text(v))}</value>\n      </attribute>\n")
             s.append("    </attributes>\n")
         s.append("  </object>\n")
-        out.append("".join(s))
+        out[i] = "".join(s)
     return out
+
+
+_FLAG_KEYS = frozenset(("truncated", "difficult"))
+_NO_ATTRS: dict = {}
 
 
 def _truthy(v) -> bool:
@@ -708,12 +744,13 @@ def write_voc(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     item_ids = items["item_id"].to_numpy()
     extras = items["extra"].to_numpy()
     n = len(items)
+    id_list, file_list = ids.tolist(), files.tolist()
     for p in range(n):
         w = None if np.isnan(widths[p]) else int(widths[p])
         h = None if np.isnan(heights[p]) else int(heights[p])
-        body = [snippets[k] for k in range(starts[p], starts[p + 1]) if snippets[k] is not None]
-        text = _header(files.iloc[p], w, h, extras[p], item_ids[p] in segmented) + "".join(body) + "</annotation>\n"
-        sink.write_bytes(f"Annotations/{ids.iloc[p]}.xml", text.encode("utf-8"))
+        body = [sn for sn in snippets[starts[p]:starts[p + 1]] if sn is not None]
+        text = _header(file_list[p], w, h, extras[p], item_ids[p] in segmented) + "".join(body) + "</annotation>\n"
+        sink.write_bytes(f"Annotations/{id_list[p]}.xml", text.encode("utf-8"))
         if p % 2000 == 0:
             ctx.step(0.6 + 0.3 * p / max(n, 1), "annotations")
 
@@ -768,16 +805,16 @@ def _write_lists(sink, items, ids, tags, entries, segmented, parts_of) -> None:
     part_names = {p for ps in parts_of.values() for p in ps}
     class_labels = [e[0] for e in entries if e[0] not in part_names]
     item_ids = items["item_id"].to_numpy()
+    id_list = ids.tolist()
     for subset in pd.unique(subsets):
-        sel = np.nonzero(subsets == subset)[0]
-        names = [ids.iloc[p] for p in sel]
-        sink.write_text(f"ImageSets/Main/{subset}.txt", "".join(f"{n}\n" for n in names))
+        sel = np.nonzero(subsets == subset)[0].tolist()
+        sink.write_text(f"ImageSets/Main/{subset}.txt", "".join(f"{id_list[p]}\n" for p in sel))
         tagged = [p for p in sel if p in tag_sets]
         if tagged:
             for lab in class_labels:
-                lines = "".join(f"{ids.iloc[p]} {' 1' if lab in tag_sets[p] else '-1'}\n" for p in tagged)
+                lines = "".join(f"{id_list[p]} {' 1' if lab in tag_sets[p] else '-1'}\n" for p in tagged)
                 sink.write_text(f"ImageSets/Main/{lab}_{subset}.txt", lines)
-        seg = [ids.iloc[p] for p in sel if item_ids[p] in segmented]
+        seg = [id_list[p] for p in sel if item_ids[p] in segmented]
         if seg:
             sink.write_text(f"ImageSets/Segmentation/{subset}.txt", "".join(f"{n}\n" for n in seg))
 
