@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..core import geometry
-from .yolo_common import Lines, export_sizes, format_ragged, format_rows, item_names, select_rows
+from .yolo_common import Lines, export_sizes, format_ragged, format_rows, select_rows
 
 
 @dataclass

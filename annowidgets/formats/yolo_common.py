@@ -76,7 +76,7 @@ class Lines:
         starts = self.offsets[:-1][sel] + skip
         ends = self.offsets[1:][sel]
         vals = self.values
-        return [vals[s:e].tolist() for s, e in zip(starts.tolist(), ends.tolist())]
+        return [vals[s:e].tolist() for s, e in zip(starts.tolist(), ends.tolist(), strict=False)]
 
     def class_ids(self, n_classes: int, sel: np.ndarray | None = None) -> np.ndarray:
         """The first field of each (selected) line as a class index in ``0..n_classes-1``."""
@@ -152,13 +152,13 @@ def format_rows(cls: np.ndarray, vals: np.ndarray, tail: np.ndarray | None = Non
     cols = [np.asarray(cls, dtype=np.int64)] + [vals[:, j] for j in range(k)]
     if tail is not None:
         cols.append(np.asarray(tail, dtype=np.int64))
-    rows = zip(*[c.tolist() for c in cols])
+    rows = zip(*[c.tolist() for c in cols], strict=False)
     return [fmt % r for r in rows]
 
 
 def format_ragged(cls: np.ndarray, lists: list) -> list[str]:
     """``cls v0 v1 …`` for rows of different lengths (polygons)."""
-    return [f"{c} " + " ".join("%.10g" % v for v in p) for c, p in zip(np.asarray(cls).tolist(), lists)]
+    return [f"{c} " + " ".join(f"{v:.10g}" for v in p) for c, p in zip(np.asarray(cls).tolist(), lists, strict=False)]
 
 
 def join_files(keys: np.ndarray, lines: list[str], all_keys) -> dict[str, str]:
@@ -173,7 +173,7 @@ def join_files(keys: np.ndarray, lines: list[str], all_keys) -> dict[str, str]:
     cut = np.flatnonzero(sk[1:] != sk[:-1]) + 1
     starts = np.concatenate([[0], cut])
     ends = np.concatenate([cut, [len(sk)]])
-    for s, e in zip(starts.tolist(), ends.tolist()):
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=False):
         out[sk[s]] = "\n".join(arr[s:e].tolist()) + "\n"
     return out
 
@@ -260,7 +260,7 @@ def read_image_info(source: Source) -> dict[str, tuple[str, int | None, int | No
 
 def image_info_bytes(label_rels, names, widths, heights) -> bytes:
     rows = [{"label": r, "name": n, "width": None if w != w else int(w), "height": None if h != h else int(h)}
-            for r, n, w, h in zip(label_rels, names, widths, heights)]
+            for r, n, w, h in zip(label_rels, names, widths, heights, strict=False)]
     return orjson.dumps({"version": 1, "items": rows}, option=orjson.OPT_INDENT_2)
 
 
@@ -301,7 +301,7 @@ def class_list(ds, sort: bool = False, types: tuple[str, ...] | None = None) -> 
     lab = ds.labels
     if types is not None and len(lab):
         lab = lab[lab["type"].isin(types)]
-    names = [n for n, p in zip(lab["name"].tolist(), lab["parent"].tolist()) if p is pd.NA or p is None or p != p]
+    names = [n for n, p in zip(lab["name"].tolist(), lab["parent"].tolist(), strict=False) if p is pd.NA or p is None or p != p]
     seen = dict.fromkeys(n for n in names if n)
     return sorted(seen) if sort else list(seen)
 

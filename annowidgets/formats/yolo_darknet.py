@@ -139,7 +139,7 @@ def write(ds, sink, ctx) -> None:
     sink.write_text("obj.data", "\n".join(data) + "\n")
     sink.write_text("obj.names", "".join(c + "\n" for c in classes))
     for s in subsets:
-        imgs = [f"data/{r}" for r, ss in zip(p.image_rels, p.subsets) if ss == s]
+        imgs = [f"data/{r}" for r, ss in zip(p.image_rels, p.subsets, strict=False) if ss == s]
         sink.write_text(f"{s}.txt", "".join(i + "\n" for i in imgs))
     write_labels(ds, sink, ctx, p, rows.pos, lines, W, H)
 

@@ -9,8 +9,8 @@ extension); the result is built into one :class:`Dataset` from whole columns.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -53,8 +53,8 @@ def plan(ds, label_rel: Callable[[str, str], str], image_rel: Callable[[str, str
     exts = [posixpath.splitext(n)[1] or ".jpg" for n in names.tolist()]
     s_list, k_list = subsets.tolist(), keys.tolist()
     return Plan(items, names.tolist(), s_list, k_list,
-                [label_rel(s, k) for s, k in zip(s_list, k_list)],
-                [image_rel(s, k, e) for s, k, e in zip(s_list, k_list, exts)])
+                [label_rel(s, k) for s, k in zip(s_list, k_list, strict=False)],
+                [image_rel(s, k, e) for s, k, e in zip(s_list, k_list, exts, strict=False)])
 
 
 def write_labels(ds, sink, ctx, p: Plan, pos: np.ndarray, lines: list[str], W, H) -> None:
@@ -68,7 +68,7 @@ def write_labels(ds, sink, ctx, p: Plan, pos: np.ndarray, lines: list[str], W, H
     if ctx.options.get("image_info", True):
         sink.write_bytes(IMAGE_INFO, image_info_bytes(p.label_rels, p.names, W, H))
     if ctx.save_images:
-        copy_media(ds, sink, zip(p.items["item_id"].tolist(), p.items["media"].tolist(), p.image_rels), ctx.report)
+        copy_media(ds, sink, zip(p.items["item_id"].tolist(), p.items["media"].tolist(), p.image_rels, strict=False), ctx.report)
 
 
 # -- import ---------------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def pair(source, groups: list[tuple[str, str, str, list[str]]], info: dict | Non
 
 
 def sizes(source, found: Found, used_items: np.ndarray, options: dict) -> tuple[np.ndarray, np.ndarray]:
-    d = {"label": [lbl or img for lbl, img in zip(found.label, found.image)], "image": found.image,
+    d = {"label": [lbl or img for lbl, img in zip(found.label, found.image, strict=False)], "image": found.image,
          "name": found.name, "width": found.width, "height": found.height}
     return resolve_sizes(source, d, used_items, options)
 
