@@ -41,15 +41,16 @@ class Plan:
 
 
 def plan(ds, label_rel: Callable[[str, str], str], image_rel: Callable[[str, str, str], str],
-         default_subset: str | None = "train") -> Plan:
+         default_subset: str | None = "train", per_subset: bool = True) -> Plan:
     """Paths of every item's label file and image. ``label_rel(subset, key)``,
-    ``image_rel(subset, key, ext)``; subset "default" becomes ``default_subset`` if given."""
+    ``image_rel(subset, key, ext)``; subset "default" becomes ``default_subset`` if given.
+    Keys are unique within a subset, or over the whole export when not ``per_subset``."""
     items = ds.items
     names = item_names(items)
     subsets = items["subset"].fillna("default").astype(str)
     if default_subset is not None:
         subsets = subsets.where(subsets != "default", default_subset)
-    keys = item_keys(items, names, subsets)
+    keys = item_keys(items, names, subsets if per_subset else None)
     exts = [posixpath.splitext(n)[1] or ".jpg" for n in names.tolist()]
     s_list, k_list = subsets.tolist(), keys.tolist()
     return Plan(items, names.tolist(), s_list, k_list,

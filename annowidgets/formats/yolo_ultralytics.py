@@ -9,7 +9,7 @@ list. The per-format modules only supply the line codec.
 from __future__ import annotations
 
 import posixpath
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import yaml
