@@ -106,3 +106,33 @@ def synthetic(n_items: int = 6, seed: int = 0, rotated: bool = False, polygons: 
     ann.insert(0, "ann_id", np.arange(len(ann)))
     labels = pd.DataFrame({"name": ["car", "person", "bike"]})
     return Dataset(items=items, annotations=ann, labels=labels)
+
+
+def export(ds: Dataset, folder, fmt: str, **kw):
+    """Export to a folder (no zip) and return the result; loss warnings are collected, not raised."""
+    import warnings
+
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        return ds.export(str(folder), format=fmt, archive=kw.pop("archive", False), name=kw.pop("name", "out"), **kw)
+
+
+def shapes_by_item(ds: Dataset, cols=("label", "type", "x", "y", "w", "h", "rotation")) -> pd.DataFrame:
+    """Annotations keyed by item name and sorted, for comparing two datasets."""
+    a = ds.annotations.merge(ds.items[["item_id", "name", "subset"]], on="item_id")
+    a = a[a["parent_id"].isna()] if "parent_id" in a else a
+    out = a[["name", "subset", *cols]].copy()
+    out["rotation"] = np.mod(out["rotation"].to_numpy(float), 360.0)
+    out.loc[np.isclose(out["rotation"], 360.0), "rotation"] = 0.0
+    return out.sort_values(["name", "label", "x", "y"]).reset_index(drop=True)
+
+
+def assert_same_shapes(a: Dataset, b: Dataset, cols=("label", "type", "x", "y", "w", "h", "rotation")) -> None:
+    sa, sb = shapes_by_item(a, cols), shapes_by_item(b, cols)
+    assert len(sa) == len(sb), (len(sa), len(sb))
+    for c in ("name", "subset", "label", "type"):
+        if c in sa:
+            assert sa[c].tolist() == sb[c].tolist(), c
+    for c in ("x", "y", "w", "h", "rotation"):
+        if c in sa:
+            np.testing.assert_allclose(sb[c].to_numpy(float), sa[c].to_numpy(float), rtol=1e-6, atol=1e-6)
