@@ -195,7 +195,7 @@ def _read(obb: bool):
         ds = build(source, found, W, H, parts, classes, labels=labels)
         if "order" in ds.annotations:  # back to file order (boxes, OBBs and polygons interleave)
             a = ds.annotations.sort_values("order", kind="stable").drop(columns="order").reset_index(drop=True)
-            a["ann_id"] = np.arange(len(a), dtype=np.int64)
+            a["ann_id"] = pd.array(np.arange(len(a)), dtype="Int64")
             ds.annotations = a
         return ds
 
