@@ -60,17 +60,17 @@ def _strict(source, data_rel: str) -> tuple[list[str], list]:
         if subset in _RESERVED:
             continue
         folder = posixpath.join(base, f"obj_{subset}_data") if base else f"obj_{subset}_data"
-        lrels = [f for f in source.files if f.startswith(folder + "/") and f.endswith(".txt")]
-        lst = _resolve(source, base, path)
-        if lst is not None:  # the list names the images; their label files sit beside them
+        lrels = {f for f in source.files if f.startswith(folder + "/") and f.endswith(".txt")}
+        lst = _resolve(source, base, path) if not lrels else None
+        if lst is not None:  # no obj_<subset>_data folder: the list names the images, labels sit beside them
             for ln in source.read_text(lst).splitlines():
                 img = _resolve(source, base, ln) if ln.strip() else None
                 if img is not None:
-                    folder = posixpath.dirname(img) if not lrels else folder
+                    folder = posixpath.dirname(img)
                     lab = posixpath.splitext(img)[0] + ".txt"
-                    if lab not in lrels and source.exists(lab):
-                        lrels.append(lab)
-        groups.append((subset, folder, folder, sorted(set(lrels))))
+                    if source.exists(lab):
+                        lrels.add(lab)
+        groups.append((subset, folder, folder, sorted(lrels)))
     return classes, groups
 
 
