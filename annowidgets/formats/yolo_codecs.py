@@ -30,6 +30,11 @@ class Rows:
         mask = np.asarray(mask, dtype=bool)
         return Rows(self.a[mask], self.pos[mask], self.W[mask], self.H[mask], self.cls[mask])
 
+    def at(self, idx) -> Rows:
+        """Rows by position (may repeat: a mask of several parts gives several lines)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return Rows(self.a.iloc[idx], self.pos[idx], self.W[idx], self.H[idx], self.cls[idx])
+
 
 def prepare(ds, ctx, classes: list[str], types: tuple[str, ...]) -> tuple[Rows, np.ndarray, np.ndarray]:
     """Rows of ``types`` to write (others reported), with sizes and class ids; plus item W, H."""

@@ -109,8 +109,8 @@ def _writer(obb: bool, images: bool):
             bl = codecs.encode_boxes(rows.take(~poly), ctx)
             from .yolo_ul_seg import encode_shapes
 
-            pl, keep = encode_shapes(rows.take(poly), ctx)
-            idx = np.concatenate([np.flatnonzero(~poly), np.flatnonzero(poly)[keep]])
+            pidx, pl = encode_shapes(rows.take(poly), ctx)
+            idx = np.concatenate([np.flatnonzero(~poly), np.flatnonzero(poly)[pidx]])
             lines = bl + pl
             order = idx
         srt = np.argsort(order, kind="stable")

@@ -83,7 +83,7 @@ def test_segmentation_round_trip_and_ellipse(tmp_path):
     out = export(ell, tmp_path, SEG, name="ell")
     reasons = {e.reason: e.rows for e in out.loss.entries}
     assert reasons["ellipse written as a 32-point polygon"] == [0]
-    assert any(1 in rows for r, rows in reasons.items() if "carries only" in r)  # the mask, reported
+    assert reasons["empty or unreadable mask not written"] == [1]
     poly = aw.load(out, format=SEG).annotations
     assert poly["type"].tolist() == ["polygon"] and len(poly["points"].iloc[0]) == 64
     np.testing.assert_allclose(poly[["x", "y", "w", "h"]].to_numpy(float)[0], [10, 10, 20, 10], atol=0.2)
@@ -188,3 +188,24 @@ def test_classification_with_and_without_images(tmp_path):
     no_img = export(ds, tmp_path, CLS, name="noimg")
     assert [e.rows for e in no_img.loss.entries] == [[0, 1]]
     assert len(aw.load(no_img, format=CLS).annotations) == 3
+
+
+def test_segmentation_writes_masks_as_outlines(tmp_path):
+    from pycocotools import mask as mask_utils
+
+    m = np.zeros((20, 30), dtype=np.uint8, order="F")
+    m[2:10, 3:12] = 1
+    m[4:6, 5:7] = 0  # a hole
+    m[15:18, 20:28] = 1  # a second part
+    rle = mask_utils.encode(m)
+    rle["counts"] = rle["counts"].decode("ascii")
+    ds = Dataset(items=pd.DataFrame({"item_id": [0], "name": ["m.png"], "subset": ["train"], "width": [30],
+                                     "height": [20]}),
+                 annotations=pd.DataFrame({"ann_id": [0], "item_id": [0], "label": ["road"], "type": ["mask"],
+                                           "mask": [rle], "x": [3.0], "y": [2.0], "w": [25.0], "h": [16.0]}))
+    out = export(ds, tmp_path, SEG)
+    reasons = " | ".join(e.reason for e in out.loss.entries)
+    assert "one polygon line per part" in reasons and "holes" in reasons
+    back = aw.load(out, format=SEG).annotations.sort_values("y")
+    np.testing.assert_allclose(back["points"].iloc[0], [3, 2, 12, 2, 12, 10, 3, 10])
+    np.testing.assert_allclose(back["points"].iloc[1], [20, 15, 28, 15, 28, 18, 20, 18])
