@@ -188,7 +188,7 @@ def format_pose(cls: np.ndarray, box: np.ndarray, kp: np.ndarray, dims: int = 3)
 def decode_keypoints(lines: Lines, sel: np.ndarray, W: np.ndarray, H: np.ndarray, k: int, dims: int
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x px, y px, visibility) arrays of shape (M, k) from the fields after the box."""
-    v = lines.fixed(sel, 5 + k * dims)[:, 5:].reshape(-1, k, dims)
+    v = lines.fixed(sel, 5 + k * dims)[:, 5:].reshape(int(np.count_nonzero(sel)), k, dims)
     x = v[:, :, 0] * W[:, None]
     y = v[:, :, 1] * H[:, None]
     vis = v[:, :, 2] if dims == 3 else np.where((v[:, :, 0] == 0) & (v[:, :, 1] == 0), 0.0, 2.0)

@@ -43,17 +43,17 @@ def _resolve(source, base: str, path: str) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def _names(source, rel: str | None) -> list[str]:
+def _names(source, rel: str | None) -> list[str] | None:
     if rel is None:
-        return []
+        return None
     return [ln.strip() for ln in source.read_text(rel).splitlines() if ln.strip()]
 
 
-def _strict(source, data_rel: str) -> tuple[list[str], list]:
+def _strict(source, data_rel: str) -> tuple[list[str] | None, list]:
     base = posixpath.dirname(data_rel)
     data = _parse_data(source.read_text(data_rel))
     classes = _names(source, _resolve(source, base, data.get("names", "obj.names")))
-    if not classes:
+    if classes is None:
         classes = _names(source, _resolve(source, base, "obj.names"))
     groups = []
     for subset, path in data.items():
@@ -74,7 +74,7 @@ def _strict(source, data_rel: str) -> tuple[list[str], list]:
     return classes, groups
 
 
-def _loose(source) -> tuple[list[str], list]:
+def _loose(source) -> tuple[list[str] | None, list]:
     names = sorted(source.glob("obj.names", "*/obj.names"), key=lambda r: r.count("/"))
     classes = _names(source, names[0] if names else None)
     base = posixpath.dirname(names[0]) if names else ""
@@ -106,7 +106,7 @@ def read(source, **options):
     """Read YOLO 1.1 (strict ``obj.data`` layout or Datumaro's loose ones) into tables."""
     data = sorted(source.glob("obj.data", "*/obj.data"), key=lambda r: r.count("/"))
     classes, groups = _strict(source, data[0]) if data else _loose(source)
-    if not classes:
+    if classes is None:
         raise FormatError(source.display(data[0] if data else None), "no class list (obj.names) found")
     with no_gc():
         found = pair(source, groups)

@@ -127,3 +127,18 @@ def test_rotated_box_becomes_enclosing_box_in_pixels():
     want = [(ex + ew / 2) / 200, (ey + eh / 2) / 100, ew / 200, eh / 100]
     np.testing.assert_allclose([float(v) for v in line.split()[1:]], np.ravel(want), rtol=1e-9)
     assert any("rotation approximated" in e for e in _Ctx.report.entries)
+
+
+@pytest.mark.parametrize("fmt", ["YOLO 1.1", "Ultralytics YOLO Detection 1.0", "Ultralytics YOLO Oriented Bounding "
+                                 "Boxes 1.0", "Ultralytics YOLO Segmentation 1.0", "Ultralytics YOLO Pose 1.0",
+                                 "Ultralytics YOLO Classification 1.0", "YOLO", "YOLO_OBB"])
+def test_items_without_annotations_round_trip_through_a_zip(tmp_path, fmt):
+    import annowidgets as aw
+    from annowidgets.core.dataset import Dataset
+
+    from ._yolo_tables import export
+
+    ds = Dataset(items=pd.DataFrame({"item_id": [0, 1], "name": ["x.jpg", "d/y.jpg"], "width": [10, 20],
+                                     "height": [10, 5]}))
+    back = aw.load(export(ds, tmp_path, fmt, archive=True, name="e.zip"), format=fmt)
+    assert sorted(back.items["name"]) == ["d/y.jpg", "x.jpg"] and len(back.annotations) == 0
