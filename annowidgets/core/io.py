@@ -184,7 +184,15 @@ class Source:
 
 def open_url(url: str, mode: str = "rb", **storage_options) -> IO:
     """Open any fsspec URL, including chained ``zip://member::archive`` media URLs."""
-    return fsspec.open(url, mode, **storage_options).open()
+    opener = fsspec.open(url, mode, **storage_options)
+    f = opener.open()
+    # A chained URL's filesystem (e.g. the ZipFileSystem) closes its archive when collected;
+    # keep it alive as long as the file is, or reading fails with "seek of closed file".
+    try:
+        f._annowidgets_opener = opener
+    except AttributeError:  # a C-level file object: not a chained URL, nothing to keep
+        pass
+    return f
 
 
 class Sink:
