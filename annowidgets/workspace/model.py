@@ -436,7 +436,7 @@ class Workspace:
         self._lock = threading.Lock()
         db.migrate(self.conn, WORKSPACE)
         self._requests = RequestStore(os.path.join(self.path, "requests.db"))
-        self._requests.recover()
+        self._requests.recover(self.result_ttl)
         self._worker = Worker(self._requests, self.result_ttl, threads=workers)
 
     # -- plumbing -----------------------------------------------------------------------------

@@ -122,15 +122,15 @@ class RequestStore:
         df["owned_by_workspace"] = df["owned_by_workspace"].astype(bool)
         return df
 
-    def recover(self) -> int:
+    def recover(self, ttl: _dt.timedelta = DEFAULT_TTL) -> int:
         """Mark requests of processes on this host that are gone as failed; return how many."""
         host = socket.gethostname()
         rows = self.conn.execute("SELECT id, pid FROM requests WHERE status IN ('queued', 'started') AND host = ?",
                                  (host,)).fetchall()
         dead = [(rid, pid) for rid, pid in rows if pid != os.getpid() and not _alive(pid)]
-        t = iso(now())
+        t = now()
         for rid, pid in dead:
-            self.update(rid, status="failed", finished=t, expiry=t,
+            self.update(rid, status="failed", finished=iso(t), expiry=iso(t + ttl),
                         message=f"interrupted: process {pid} ended before the request finished; "
                                 "nothing it was importing was kept")
         return len(dead)
