@@ -83,11 +83,14 @@ def image_size(url: str, storage_options: dict | None = None) -> tuple[int, int]
         return im.size
 
 
-def image_sizes(urls: list[str], storage_options: dict | None = None, workers: int = 8) -> list[tuple | None]:
-    """Sizes of many images, read in parallel (I/O bound); ``None`` where a file cannot be read."""
+def image_sizes(urls: list[str], options_of=lambda url: {}, workers: int = 8) -> list[tuple | None]:
+    """Sizes of many images, read in parallel (I/O bound); ``None`` where a file cannot be read.
+
+    ``options_of(url)`` gives the fsspec options of each URL (credentials of its storage).
+    """
     def one(url):
         try:
-            return image_size(url, storage_options)
+            return image_size(url, options_of(url))
         except (OSError, ValueError):
             return None
 

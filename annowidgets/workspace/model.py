@@ -223,7 +223,7 @@ class Task(_Node):
         url, mframe, kind = row
         if url is None:
             raise FileNotFoundError(f"task {self.id} frame {n} has no media")
-        opts = self._ws.options_for(url)
+        opts = self._ws.open_options(url)
         if kind == "video_frame":
             return _media.video_frame(url, mframe, opts)
         from PIL import Image
@@ -485,6 +485,15 @@ class Workspace:
         table = {"project": "projects", "task": "tasks", "job": "jobs"}[level]
         t = self.conn.execute(f"SELECT updated FROM {table} WHERE id = ?", (ident,)).fetchone()[0]
         return _dt.datetime.fromisoformat(t).astimezone(_dt.timezone.utc).replace(tzinfo=None)
+
+    def open_options(self, url: str) -> dict:
+        """Options to open ``url`` with fsspec; for a chained URL (``zip://m::s3://b/a.zip``)
+        the options of its outer storage, keyed by that storage's protocol."""
+        if "::" in url:
+            outer = url.rsplit("::", 1)[1]
+            opts = self.options_for(outer)
+            return {outer.split("://", 1)[0] if "://" in outer else "file": opts} if opts else {}
+        return self.options_for(url)
 
     def options_for(self, url: str) -> dict:
         """Storage options of the attached storage ``url`` lies in (longest URL prefix), else {}."""

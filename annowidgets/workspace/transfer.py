@@ -113,7 +113,7 @@ def fill_item_sizes(ws, items: pd.DataFrame) -> None:
     if not missing.any():
         return
     sel = items[missing]
-    sizes = _media.image_sizes(sel["media"].tolist(), ws.options_for(str(sel["media"].iloc[0])))
+    sizes = _media.image_sizes(sel["media"].tolist(), ws.open_options)
     ok = [(int(s[0]), int(s[1]), int(i)) for s, i in zip(sizes, sel["item_id"], strict=True) if s is not None]
     if ok:
         with transaction(ws.conn) as conn:
@@ -147,6 +147,22 @@ def _frames_to_png(ds: Dataset, folder: str, progress: Progress) -> None:
                                    for p, n in zip(new_media, ds.items.loc[video, "name"], strict=True)]
 
 
+def _localize_media(ws, ds: Dataset, folder: str, progress: Progress) -> None:
+    """Fetch media that need their storage's credentials into ``folder`` (the writers copy
+    media by URL alone), keeping each file's name."""
+    media = ds.items["media"]
+    opts = [ws.open_options(m) if isinstance(m, str) else {} for m in media]
+    need = [i for i, o in enumerate(opts) if o]
+    for k, i in enumerate(need):
+        url = media.iloc[i]
+        dst = os.path.join(folder, "media", str(k), posixpath.basename(url.split("::")[0]))
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        with _media.open_url(url, "rb", **opts[i]) as src, open(dst, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        ds.items.iloc[i, ds.items.columns.get_loc("media")] = dst
+        progress((k + 1) / len(need), f"fetching media {k + 1}/{len(need)}")
+
+
 def export_scope(ws, level: str, ident: int, format: str, save_images: bool, name: str | None,
                  target: str | None, storage: str | None, progress: Progress = _noop) -> str:
     """Write the scope as ``format``; return the archive's path or URL."""
@@ -163,7 +179,8 @@ def export_scope(ws, level: str, ident: int, format: str, save_images: bool, nam
                                      timestamp=ws._updated(level, ident))
     with tempfile.TemporaryDirectory(prefix="annowidgets-frames-") as tmp:
         if save_images:
-            _frames_to_png(ds, tmp, lambda f, m="": progress(0.1 + 0.3 * f, m))
+            _frames_to_png(ds, tmp, lambda f, m="": progress(0.1 + 0.2 * f, m))
+            _localize_media(ws, ds, tmp, lambda f, m="": progress(0.3 + 0.1 * f, m))
         result = registry.export(ds, folder, spec.name, save_images=save_images, name=name,
                                  storage_options=options or None,
                                  progress=lambda f, m="": progress(0.4 + 0.6 * f, m or "writing"))
@@ -332,12 +349,25 @@ def _touch(conn, level: str, ident: int) -> None:
 # -- datasets -> new tasks ---------------------------------------------------------------------
 def stage_media(ws, ds: Dataset, copy: bool | None, progress: Progress = _noop) -> tuple[pd.Series, str | None]:
     """Media URL per item of ``ds``; with ``copy`` (default: when the media is inside an archive)
-    the files are copied into ``<workspace>/media/<uuid>/`` first. Returns the URLs and that folder."""
+    the files are copied into ``<workspace>/media/<uuid>/`` first. Returns the URLs and that folder.
+
+    Media that cannot be found becomes None (the item then needs its size). Members of one
+    archive are read through one open archive, so an archive on S3 is not re-opened per image.
+    """
     urls = pd.Series([ds.media_url(m) for m in ds.items["media"].tolist()], index=ds.items.index, dtype=object)
-    have = urls.notna()
-    if have.any():
-        exists = _exists(urls[have], ds)
-        urls[have] = urls[have].where(exists, None)
+    groups = _by_archive(urls)
+    for outer, members in groups.items():
+        if outer is None:
+            for idx in members:
+                fs, path = url_to_fs(urls[idx], **ws.open_options(urls[idx]))
+                if not fs.exists(path):
+                    urls[idx] = None
+            continue
+        with _open_zip(ws, outer) as zf:
+            names = set(zf.namelist())
+            for idx in members:
+                if _member(urls[idx]) not in names:
+                    urls[idx] = None
     have = urls.notna()
     if copy is None:
         copy = bool(have.any()) and bool(urls[have].str.startswith("zip://").any())
@@ -347,20 +377,69 @@ def stage_media(ws, ds: Dataset, copy: bool | None, progress: Progress = _noop) 
     names = ds.items["name"].astype(str)
     subsets = ds.items["subset"].astype(str)
     total, done = int(have.sum()), 0
+
+    def target(idx) -> str:
+        dst = os.path.join(folder, _safe_rel(f"{subsets[idx]}/{names[idx]}", urls[idx]))
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        return dst
+
     try:
-        for idx in urls.index[have]:
-            rel = _safe_rel(f"{subsets[idx]}/{names[idx]}", urls[idx])
-            dst = os.path.join(folder, rel)
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            with _media.open_url(urls[idx], "rb") as src, open(dst, "wb") as out:
-                shutil.copyfileobj(src, out, 1 << 20)
-            urls[idx] = dst
-            done += 1
-            progress(done / total, f"copying media {done}/{total}")
+        for outer, members in _by_archive(urls[have]).items():
+            if outer is None:
+                for idx in members:
+                    dst = target(idx)
+                    with _media.open_url(urls[idx], "rb", **ws.open_options(urls[idx])) as src, \
+                            open(dst, "wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+                    urls[idx] = dst
+                    done += 1
+                    progress(done / total, f"copying media {done}/{total}")
+                continue
+            with _open_zip(ws, outer) as zf:
+                for idx in members:
+                    dst = target(idx)
+                    with zf.open(_member(urls[idx])) as src, open(dst, "wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+                    urls[idx] = dst
+                    done += 1
+                    progress(done / total, f"copying media {done}/{total}")
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return urls, folder
+
+
+def _member(url: str) -> str:
+    return url.split("::", 1)[0][len("zip://"):]
+
+
+def _by_archive(urls: pd.Series) -> dict:
+    """Item indexes grouped by the archive their media lies in (None: plain files)."""
+    groups: dict = {}
+    for idx, url in urls.items():
+        if not isinstance(url, str):
+            continue
+        outer = url.split("::", 1)[1] if url.startswith("zip://") and "::" in url else None
+        groups.setdefault(outer, []).append(idx)
+    return groups
+
+
+class _open_zip:
+    """One archive (on any fsspec URL) open for reading its members."""
+
+    def __init__(self, ws, url: str):
+        self.url, self.opts = url, ws.options_for(url)
+
+    def __enter__(self):
+        import zipfile
+
+        self._f = _media.open_url(self.url, "rb", **self.opts)
+        self._z = zipfile.ZipFile(self._f)
+        return self._z
+
+    def __exit__(self, *exc):
+        self._z.close()
+        self._f.close()
 
 
 def _safe_rel(rel: str, url: str) -> str:
@@ -369,22 +448,6 @@ def _safe_rel(rel: str, url: str) -> str:
     if not os.path.splitext(rel)[1]:
         rel += os.path.splitext(url.split("::")[0])[1]
     return rel
-
-
-def _exists(urls: pd.Series, ds: Dataset) -> pd.Series:
-    """Which media URLs point at something (checked per file system in one listing where possible)."""
-    out = pd.Series(False, index=urls.index)
-    for idx, url in urls.items():
-        try:
-            if url.startswith("zip://") or "::" in url:
-                with _media.open_url(url, "rb"):
-                    out[idx] = True
-            else:
-                fs, path = url_to_fs(url)
-                out[idx] = fs.exists(path)
-        except (OSError, ValueError):
-            out[idx] = False
-    return out
 
 
 def add_tasks(ws, conn, project_id: int, ds: Dataset, groups: list[tuple[str, str, pd.Index]], urls: pd.Series,
