@@ -131,6 +131,7 @@ function render({ model, el, signal }: RenderProps<PreviewModel>) {
 
   function draw(): void {
     if (!ctx || life.signal.aborted) return;
+    const t0 = performance.now();
     const dpr = window.devicePixelRatio || 1;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, viewW, viewH);
@@ -149,6 +150,8 @@ function render({ model, el, signal }: RenderProps<PreviewModel>) {
     root.dataset.tx = vp.tx.toFixed(1);
     root.dataset.ty = vp.ty.toFixed(1);
     zoomLabel.textContent = `${Math.round(vp.scale * 100)}%`;
+    // Read by the browser tests (and handy when profiling): last frame's cost in ms.
+    root.dataset.drawMs = (performance.now() - t0).toFixed(2);
   }
   const redraw = frameScheduler(life, draw);
 

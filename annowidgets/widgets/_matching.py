@@ -27,15 +27,10 @@ ANNOTATION_LAYER = "annotation"
 
 def layer_keys(ann: pd.DataFrame) -> np.ndarray:
     """The layer of every row: ``"annotation"`` or ``"prediction:<model_version>"`` (``"prediction"`` if none)."""
-    src = ann["source"].astype(object).to_numpy()
-    mv = ann["model_version"].astype(object).to_numpy()
-    out = np.empty(len(ann), dtype=object)
-    for i, (s, v) in enumerate(zip(src, mv, strict=True)):
-        if s == "prediction":
-            out[i] = "prediction" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else f"prediction:{v}"
-        else:
-            out[i] = ANNOTATION_LAYER
-    return out
+    pred = (ann["source"] == "prediction").to_numpy(bool)
+    mv = ann["model_version"].astype("string")
+    named = ("prediction:" + mv).fillna("prediction").astype(object).to_numpy()
+    return np.where(pred, named, ANNOTATION_LAYER).astype(object)
 
 
 def match_boxes(ann: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -106,43 +101,85 @@ class MatchResult:
         }
 
 
+def group_codes(ann: pd.DataFrame) -> np.ndarray:
+    """One int64 per row, equal for rows of the same (item, frame, label): the matching groups."""
+    codes = [pd.factorize(ann[c].astype(object).to_numpy(), use_na_sentinel=False)[0].astype(np.int64)
+             for c in ("item_id", "frame", "label")]
+    out = codes[0]
+    for c in codes[1:]:
+        out = out * (int(c.max(initial=0)) + 1) + c
+    return out
+
+
+class Matcher:
+    """What matching needs that no threshold changes (boxes, groups, layers), computed once."""
+
+    def __init__(self, ann: pd.DataFrame, layers: np.ndarray | None = None) -> None:
+        ann = ann.reset_index(drop=True)
+        self.n = len(ann)
+        self.layer = layer_keys(ann) if layers is None else np.asarray(layers, dtype=object)
+        self.boxes, self.geometry = match_boxes(ann)
+        self.scores = ann["score"].to_numpy(np.float64, na_value=np.nan)
+        self.is_pred = self.layer != ANNOTATION_LAYER
+        self.group = group_codes(ann) if self.n else np.zeros(0, dtype=np.int64)
+        self.pred_layers = sorted(set(self.layer[self.is_pred]))
+
+    def run(self, iou_threshold: float = 0.5, score_threshold: float = 0.0) -> MatchResult:
+        n = self.n
+        usable = self.geometry & ~(self.is_pred & (self.scores < score_threshold))  # NaN is never below
+        status = np.zeros(n, dtype=np.uint8)
+        partner = np.full(n, -1, dtype=np.int64)
+        result = MatchResult(layer=self.layer, status=status, partner=partner, usable=usable)
+        gt_rows = np.flatnonzero(usable & ~self.is_pred)
+        for key in self.pred_layers:
+            rows = np.flatnonzero(usable & (self.layer == key))
+            status[rows] = FP
+            matched = np.zeros(n, dtype=bool)
+            p, g, _ = candidate_pairs(self.group, rows, gt_rows, self.boxes, self.scores, iou_threshold)
+            for pi, gi in zip(p.tolist(), g.tolist(), strict=True):  # one step per overlapping pair
+                if status[pi] == TP or matched[gi]:
+                    continue
+                status[pi] = TP
+                partner[pi] = gi
+                matched[gi] = True
+            result.gt_matched[key] = matched
+        return result
+
+
 def match(ann: pd.DataFrame, iou_threshold: float = 0.5, score_threshold: float = 0.0,
           layers: np.ndarray | None = None) -> MatchResult:
     """Match every prediction layer of ``ann`` (an annotations table) against its annotations."""
-    ann = ann.reset_index(drop=True)
-    n = len(ann)
-    layer = layer_keys(ann) if layers is None else np.asarray(layers, dtype=object)
-    boxes, usable = match_boxes(ann)
-    scores = ann["score"].to_numpy(np.float64, na_value=np.nan)
-    is_pred = layer != ANNOTATION_LAYER
-    usable = usable & ~(is_pred & (scores < score_threshold))  # NaN scores are never below
-    status = np.zeros(n, dtype=np.uint8)
-    partner = np.full(n, -1, dtype=np.int64)
-    result = MatchResult(layer=layer, status=status, partner=partner, usable=usable)
-    if not n:
-        return result
+    return Matcher(ann, layers).run(iou_threshold, score_threshold)
 
-    frame = ann["frame"].to_numpy(np.float64, na_value=-1.0)
-    item = ann["item_id"].to_numpy(np.float64, na_value=-1.0)
-    group = pd.MultiIndex.from_arrays([item, frame, ann["label"].astype(object).to_numpy()]).factorize()[0]
-    gt_rows = np.flatnonzero(usable & ~is_pred)
-    gt_by_group = _split_by(group, gt_rows)
 
-    for key in sorted(set(layer[is_pred])):
-        rows = np.flatnonzero(usable & (layer == key))
-        status[rows] = FP
-        matched = np.zeros(n, dtype=bool)
-        for g, prow in _split_by(group, rows).items():
-            grow = gt_by_group.get(g)
-            if grow is None:
-                continue
-            m = greedy_match(boxes[grow], boxes[prow], scores[prow], iou_threshold)
-            hit = m >= 0
-            status[prow[hit]] = TP
-            partner[prow[hit]] = grow[m[hit]]
-            matched[grow[m[hit]]] = True
-        result.gt_matched[key] = matched
-    return result
+def candidate_pairs(group: np.ndarray, pred_rows: np.ndarray, gt_rows: np.ndarray, boxes: np.ndarray,
+                    scores: np.ndarray, iou_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (prediction, annotation) pair of one group with IoU >= threshold, in greedy order.
+
+    Ordered by prediction score (highest first, unscored last, then row), then IoU (highest
+    first): walking the pairs and taking each whose prediction and annotation are both still
+    free is exactly :func:`greedy_match` run per group, without a Python loop per group.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    if not len(pred_rows) or not len(gt_rows):
+        return empty, empty, np.zeros(0)
+    pr = pd.DataFrame({"g": group[pred_rows], "p": pred_rows})
+    gr = pd.DataFrame({"g": group[gt_rows], "t": gt_rows})
+    pairs = pr.merge(gr, on="g", how="inner", sort=False)
+    p = pairs["p"].to_numpy(np.int64)
+    t = pairs["t"].to_numpy(np.int64)
+    a, b = boxes[p], boxes[t]
+    iw = np.clip(np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = iw * ih
+    union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, inter / union, 0.0)
+    keep = (iou >= iou_threshold) & (iou > 0)
+    p, t, iou = p[keep], t[keep], iou[keep]
+    sc = np.nan_to_num(scores[p], nan=-np.inf)
+    order = np.lexsort((-iou, p, -sc))  # last key first: score desc, then row, then IoU desc
+    return p[order], t[order], iou[order]
 
 
 def _split_by(group: np.ndarray, rows: np.ndarray) -> dict[int, np.ndarray]:

@@ -99,7 +99,7 @@ class Preview(BaseWidget):
 
         table_names = [str(n) for n in ds.labels["name"]] if len(ds.labels) else []
         seen = set(table_names)
-        extra = sorted({str(n) for n in ann["label"].dropna()} - seen)
+        extra = sorted({str(n) for n in ann["label"].dropna().unique()} - seen)
         names = table_names + extra
         colors = label_colors(names, ds.labels)
         self.labels = [{"name": n, "color": colors[n]} for n in names]
@@ -108,16 +108,20 @@ class Preview(BaseWidget):
         items = ds.items.reset_index(drop=True)
         self._items = items
         self._item_pos = {v: i for i, v in enumerate(items["item_id"].tolist())}
-        self._rows_by_item = {k: np.asarray(v) for k, v in ann.groupby("item_id", sort=False).indices.items()}
+        # rows of item k: self._rows_sorted[self._rows_start[k]:self._rows_start[k + 1]] (no dict of arrays)
+        self._ann_item_pos = pd.Index(items["item_id"]).get_indexer(ann["item_id"]).astype(np.int64)
+        self._rows_sorted = np.argsort(self._ann_item_pos, kind="stable")
+        self._rows_start = np.searchsorted(self._ann_item_pos[self._rows_sorted], np.arange(len(items) + 1))
         self._is_child = ann["parent_id"].notna().to_numpy() & ~self._draw
+        self._matcher = _matching.Matcher(ann, self._layer)
 
     # -- matching and filtering --------------------------------------------------------------------
     def _rematch(self) -> None:
-        self._match = _matching.match(self._ann, self.iou_threshold, self.score_threshold, layers=self._layer)
+        self._match = self._matcher.run(self.iou_threshold, self.score_threshold)
         errors = np.zeros(len(self._items), dtype=np.int64)
         layer = self.compare_layer
         if layer and len(self._ann):
-            pos = self._ann["item_id"].map(self._item_pos).to_numpy(np.float64, na_value=-1).astype(np.int64)
+            pos = self._ann_item_pos
             fp = (self._match.layer == layer) & (self._match.status == _matching.FP)
             fn = self._match.gt_status(layer) == _matching.FN
             bad = (fp | fn) & (pos >= 0)
@@ -180,9 +184,10 @@ class Preview(BaseWidget):
                 self.item_list = {"start": 0, "total": 0, "rows": []}
             return
         pos = min(max(self.position, 0), total - 1)
-        row = self._items.iloc[int(self._order[pos])]
+        k = int(self._order[pos])
+        row = self._items.iloc[k]
         item_id = row["item_id"]
-        rows = self._rows_by_item.get(item_id, np.zeros(0, dtype=np.int64))
+        rows = self._rows_sorted[self._rows_start[k]:self._rows_start[k + 1]]
         shown = rows[self._draw[rows]]
         status = self._match.status[shown].copy()
         if self.compare_layer:
