@@ -201,3 +201,54 @@ def test_five_thousand_boxes_draw_fast(page, bridge):
         times.append(float(_data(page, "drawMs")))
     print(f"\n5,000 boxes: draw ms per frame {times}")
     assert np.median(times) < 50, times
+
+
+def test_every_geometry_kind_draws(page, bridge):
+    from pycocotools import mask as mask_utils
+
+    mk = np.zeros((200, 300), dtype=np.uint8, order="F")
+    mk[120:180, 200:280] = 1
+    enc = mask_utils.encode(mk)
+    rle = {"size": [200, 300], "counts": enc["counts"].decode()}
+    svg = ('<line data-node-from="1" data-node-to="2"></line><line data-node-from="2" data-node-to="3"></line>'
+           '<circle data-node-id="1" data-label-name="head"></circle><circle data-node-id="2" data-label-name="hip">'
+           '</circle><circle data-node-id="3" data-label-name="foot"></circle>')
+    rows = [
+        dict(type="bbox", label="box", x=10, y=10, w=60, h=30, rotation=20),
+        dict(type="polygon", label="poly", points=[100, 10, 160, 20, 130, 60], x=100, y=10, w=60, h=50),
+        dict(type="polyline", label="line", points=[10, 80, 60, 100, 90, 80], x=10, y=80, w=80, h=20),
+        dict(type="points", label="pts", points=[120, 90, 130, 95, 140, 90], x=120, y=90, w=20, h=5),
+        dict(type="ellipse", label="ell", x=180, y=10, w=80, h=40, rotation=30),
+        dict(type="cuboid", label="cube", points=[10, 130, 50, 130, 50, 170, 10, 170, 25, 120, 65, 120, 65, 160,
+                                                  25, 160], x=10, y=120, w=55, h=50),
+        dict(type="mask", label="blob", mask=rle, x=200, y=120, w=80, h=60),
+        dict(type="skeleton", label="body", ann_id=7, x=100, y=110, w=40, h=70),
+        dict(type="points", label="head", parent_id=7, points=[120, 110], x=120, y=110, w=0, h=0),
+        dict(type="points", label="hip", parent_id=7, points=[110, 150], x=110, y=150, w=0, h=0),
+        dict(type="points", label="foot", parent_id=7, points=[140, 180], x=140, y=180, w=0, h=0),
+    ]
+    for i, r in enumerate(rows):
+        r.setdefault("ann_id", i if i != 7 else 7)
+    cols = ["ann_id", "type", "label", "x", "y", "w", "h", "rotation", "points", "mask", "parent_id"]
+    ann = {c: [r.get(c) for r in rows] for c in cols}
+    ann["ann_id"] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    ann["rotation"] = [r or 0.0 for r in ann["rotation"]]
+    ann["item_id"] = [0] * len(rows)
+    labels = {"name": ["body", "head", "hip", "foot", "blob"], "type": ["skeleton", "points", "points", "points", "mask"],
+              "parent": [None, "body", "body", "body", None], "svg": [svg, None, None, None, None],
+              "color": [None, None, None, None, "#00ff00"]}
+    w = Preview(Dataset(items={"item_id": [0], "width": [300], "height": [200]}, annotations=ann, labels=labels))
+    b = bridge(w)
+    b.mount()
+    _wait_data(page, "drawn", "8")  # the three skeleton nodes are drawn as part of the skeleton
+    # the mask is painted in its label colour (green) at its centre
+    px = page.evaluate("""() => {
+        const root = document.querySelector('.aw-preview');
+        const c = root.querySelector('canvas');
+        const s = Number(root.dataset.scale), tx = Number(root.dataset.tx), ty = Number(root.dataset.ty);
+        const d = window.devicePixelRatio || 1;
+        return Array.from(c.getContext('2d').getImageData((240 * s + tx) * d, (150 * s + ty) * d, 1, 1).data);
+    }""")
+    assert px[1] > 100 and px[1] > px[0] + 40 and px[1] > px[2] + 40, px
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator(ROOT_SEL).screenshot(path=str(ARTIFACTS / "preview-shapes.png"))
