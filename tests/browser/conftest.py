@@ -136,7 +136,7 @@ class Bridge:
                 self.page.evaluate("([s, p, b]) => window.__awHost.push(s, p, b)",
                                    [data["state"], data.get("buffer_paths", []), _b64(bufs)])
             elif data.get("method") == "custom":
-                self.page.evaluate("(c) => window.__awHost.custom(c)", data["content"])
+                self.page.evaluate("([c, b]) => window.__awHost.custom(c, b)", [data["content"], _b64(bufs)])
         return saved
 
 

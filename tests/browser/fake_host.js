@@ -49,7 +49,7 @@ window.__awMount = async (esm, css, state, paths, b64) => {
     Object.assign(data, upd);
     for (const k of Object.keys(upd)) emit(`change:${k}`);
   };
-  host.custom = (content) => emit("msg:custom", content, []);
+  host.custom = (content, bufs = []) => emit("msg:custom", content, bufs.map(decode));
   host.takeSaved = () => host.saved.splice(0);
   host.takeSent = () => host.sent.splice(0);
   host.listenerCount = () => [...listeners.values()].reduce((n, s) => n + s.size, 0);
