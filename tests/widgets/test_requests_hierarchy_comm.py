@@ -6,7 +6,6 @@ test_workspace_integration.py runs the same widgets on the real Workspace.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pandas as pd
