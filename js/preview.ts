@@ -9,6 +9,7 @@ import { h } from "./ui/dom";
 import { frameScheduler, viewLife } from "./ui/lifecycle";
 import { clamp, Viewport } from "./ui/viewport";
 import { drawShapes, Style } from "./preview/draw";
+import { hitTest } from "./preview/hit";
 import { decodeShapes, ShapeColumnsWire, Shapes } from "./preview/shapes";
 
 interface Item {
@@ -54,6 +55,7 @@ function render({ model, el, signal }: RenderProps<PreviewModel>) {
   const prev = h("button", { class: "aw-btn", title: "Previous item (←)", text: "◀" });
   const next = h("button", { class: "aw-btn", title: "Next item (→)", text: "▶" });
   const where = h("span", { class: "aw-pv-where" });
+  const nextError = h("button", { class: "aw-btn aw-pv-next-error", title: "Next item with a false positive or negative (e; Shift+E back)", text: "next error" });
   const fit = h("button", { class: "aw-btn", title: "Fit (0)", text: "Fit" });
   const actual = h("button", { class: "aw-btn", title: "Actual pixels", text: "1:1" });
   const zoomLabel = h("span", { class: "aw-muted aw-pv-zoom" });
@@ -62,7 +64,7 @@ function render({ model, el, signal }: RenderProps<PreviewModel>) {
     h("option", { value: "match", text: "colour: TP/FP/FN" }));
   const slider = h("input", { class: "aw-pv-threshold", type: "range", min: 0, max: 1, step: 0.01, title: "Score threshold" });
   const sliderValue = h("span", { class: "aw-muted aw-pv-threshold-value" });
-  const toolbar = h("div", { class: "aw-toolbar" }, prev, next, where, fit, actual, zoomLabel, colorBy,
+  const toolbar = h("div", { class: "aw-toolbar" }, prev, next, where, nextError, fit, actual, zoomLabel, colorBy,
     h("label", { class: "aw-pv-slider" }, "score ≥ ", slider, sliderValue));
 
   const layersBox = h("div", { class: "aw-pv-layers" });
@@ -80,7 +82,8 @@ function render({ model, el, signal }: RenderProps<PreviewModel>) {
 
   const canvas = h("canvas", { class: "aw-pv-canvas" });
   const message = h("div", { class: "aw-pv-message aw-muted" });
-  const stage = h("div", { class: "aw-pv-stage" }, canvas, message);
+  const tip = h("div", { class: "aw-pv-tip" });
+  const stage = h("div", { class: "aw-pv-stage" }, canvas, message, tip);
   const root = h("div", { class: "aw-root aw-preview", tabIndex: 0 }, toolbar, h("div", { class: "aw-pv-body" }, stage, side));
   el.append(root);
   const ctx = canvas.getContext("2d");
@@ -93,6 +96,8 @@ function render({ model, el, signal }: RenderProps<PreviewModel>) {
   const maskCache = new Map<string, HTMLCanvasElement>();
   let viewW = 0, viewH = 0;
   let lastSize = "";
+  let lastVisible: Uint8Array = new Uint8Array(0);
+  let hover = -1;
 
   const item = () => model.get("item") ?? ({} as Item);
   const worldSize = (): [number, number] => {
@@ -144,7 +149,9 @@ function render({ model, el, signal }: RenderProps<PreviewModel>) {
       ctx.fillStyle = "#3a3a3a";
       ctx.fillRect(0, 0, W, H);
     }
-    const drawn = drawShapes(ctx, shapes, { scale: vp.scale, visible: visibility(), styleOf: styleFn(), maskCache });
+    lastVisible = visibility();
+    if (hover >= shapes.n || (hover >= 0 && !lastVisible[hover])) hideTip();
+    const drawn = drawShapes(ctx, shapes, { scale: vp.scale, visible: lastVisible, styleOf: styleFn(), maskCache, highlight: hover });
     root.dataset.drawn = String(drawn);
     root.dataset.scale = vp.scale.toFixed(4);
     root.dataset.tx = vp.tx.toFixed(1);
@@ -265,6 +272,7 @@ function render({ model, el, signal }: RenderProps<PreviewModel>) {
   }
 
   prev.addEventListener("click", () => go(-1), on);
+  nextError.addEventListener("click", () => model.send({ kind: "next_error", direction: 1 }), on);
   next.addEventListener("click", () => go(1), on);
   fit.addEventListener("click", refit, on);
   actual.addEventListener("click", () => {
@@ -318,6 +326,38 @@ function render({ model, el, signal }: RenderProps<PreviewModel>) {
     canvas.classList.remove("aw-pv-dragging");
   };
   canvas.addEventListener("pointerup", endDrag, on);
+
+  // Hover: what is this shape? Label, layer, score and match outcome under the pointer.
+  const STATUS = ["", "TP", "FP", "FN"];
+  function hideTip(): void {
+    hover = -1;
+    tip.style.display = "none";
+    root.dataset.hover = "";
+  }
+  canvas.addEventListener("pointermove", (e) => {
+    if (drag) return;
+    const [ix, iy] = vp.toImage(e.offsetX, e.offsetY);
+    const i = hitTest(shapes, lastVisible, ix, iy, 3 / vp.scale);
+    if (i === hover) return;
+    if (i < 0) {
+      hideTip();
+      redraw();
+      return;
+    }
+    hover = i;
+    const layer = (model.get("layers") ?? [])[shapes.layer[i]];
+    const label = (model.get("labels") ?? [])[shapes.label[i]]?.name ?? "(no label)";
+    const sc = shapes.score[i];
+    tip.textContent = [label, layer?.model_version ?? layer?.source ?? "",
+      Number.isFinite(sc) ? `score ${sc.toFixed(2)}` : "", STATUS[shapes.status[i]] ?? "", `#${shapes.annId[i]}`]
+      .filter(Boolean).join(" · ");
+    tip.style.display = "block";
+    tip.style.left = `${Math.min(e.offsetX + 12, Math.max(0, viewW - 220))}px`;
+    tip.style.top = `${e.offsetY + 12}px`;
+    root.dataset.hover = String(shapes.annId[i]);
+    redraw();
+  }, on);
+  canvas.addEventListener("pointerleave", () => { if (hover >= 0) { hideTip(); redraw(); } }, on);
   canvas.addEventListener("pointercancel", endDrag, on);
 
   // Keys act only while the widget has focus, and never while typing in one of its inputs.
@@ -332,6 +372,8 @@ function render({ model, el, signal }: RenderProps<PreviewModel>) {
       case "+": case "=": vp.zoomAt(1.25, cx, cy); redraw(); break;
       case "-": case "_": vp.zoomAt(0.8, cx, cy); redraw(); break;
       case "0": refit(); break;
+      case "e": model.send({ kind: "next_error", direction: 1 }); break;
+      case "E": model.send({ kind: "next_error", direction: -1 }); break;
       default: return;
     }
     e.preventDefault();
@@ -387,6 +429,7 @@ function render({ model, el, signal }: RenderProps<PreviewModel>) {
   model.on("change:image", () => void loadImage());
   model.on("change:shapes", () => {
     shapes = decodeShapes(model.get("shapes"));
+    hideTip();
     maskCache.clear();
     redraw();
   });

@@ -29,8 +29,8 @@ class Preview(BaseWidget):
     >>> import annowidgets as aw
     >>> aw.Preview(ds, score_threshold=0.3, color_by="match")  # doctest: +SKIP
 
-    Keys while the widget has focus: ←/→ previous/next item, +/- zoom, 0 fit. Wheel zooms,
-    dragging pans.
+    Keys while the widget has focus: ←/→ previous/next item, e / Shift+E next/previous item
+    with errors, +/- zoom, 0 fit. Wheel zooms, dragging pans, hovering a shape names it.
     """
 
     _esm = static_asset("preview.js")

@@ -14,6 +14,8 @@ export interface DrawOptions {
   visible: Uint8Array;
   styleOf: (i: number) => Style;
   maskCache: Map<string, HTMLCanvasElement>;
+  /** Index of a shape to emphasise (hovered), or -1. */
+  highlight?: number;
 }
 
 const DEG = Math.PI / 180;
@@ -197,6 +199,21 @@ export function drawShapes(ctx: CanvasRenderingContext2D, s: Shapes, opt: DrawOp
       ctx.fillStyle = color;
       ctx.fill();
     }
+  }
+  const hi = opt.highlight ?? -1;
+  if (hi >= 0 && hi < s.n && opt.visible[hi]) {
+    const st = opt.styleOf(hi);
+    ctx.setLineDash([]);
+    ctx.lineWidth = 3.5 / opt.scale;
+    ctx.strokeStyle = st.color;
+    ctx.beginPath();
+    const a = s.poff[hi];
+    if (s.type[hi] === T.bbox) boxPath(ctx, s, hi);
+    else if (s.type[hi] === T.ellipse) ellipsePath(ctx, s, hi);
+    else if (s.type[hi] === T.mask) ctx.rect(s.pts[a], s.pts[a + 1], s.pts[a + 2], s.pts[a + 3]);
+    else if (s.type[hi] === T.polygon || s.type[hi] === T.cuboid) polyPath(ctx, s, hi, true);
+    else ctx.rect(s.x[hi], s.y[hi], s.w[hi], s.h[hi]);
+    ctx.stroke();
   }
   ctx.setLineDash([]);
   return drawn;

@@ -76,8 +76,16 @@ def test_renders_image_and_every_shape(mounted, page):
     # the canvas really shows the image: sample a pixel through the 2D context
     px = page.eval_on_selector(".aw-pv-canvas", "c => Array.from(c.getContext('2d').getImageData(c.width/2, c.height/2, 1, 1).data)")
     assert px[3] == 255 and px != [0, 0, 0, 255]
+    # hovering the first annotation (image box 20..80 x 40..120) names it
+    s, tx, ty = (float(_data(page, k)) for k in ("scale", "tx", "ty"))
+    box = page.locator(".aw-pv-canvas").bounding_box()
+    page.mouse.move(box["x"] + tx + 50 * s, box["y"] + ty + 80 * s)
+    _wait_data(page, "hover", "0")
+    assert page.locator(".aw-pv-tip").inner_text() == "car · annotation · FN · #0"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator(ROOT_SEL).screenshot(path=str(ARTIFACTS / "preview.png"))
+    page.mouse.move(box["x"] + 2, box["y"] + 2)  # over the letterbox: nothing
+    _wait_data(page, "hover", "")
 
 
 def test_toggling_a_source_changes_the_drawn_count(mounted, page):
@@ -158,6 +166,13 @@ def test_item_list_click_and_errors_filter(mounted, page):
     page.locator(".aw-pv-row[data-item='1']").click()
     b.pump()
     assert w.position == 1
+    _wait_data(page, "item", "1")
+    page.locator(".aw-pv-canvas").click()
+    page.keyboard.press("Shift+E")  # previous item with errors
+    b.pump()
+    _wait_data(page, "item", "0")
+    page.locator(".aw-pv-next-error").click()
+    b.pump()
     _wait_data(page, "item", "1")
     page.locator(".aw-pv-errors-only").check()
     b.pump()
