@@ -1,0 +1,36 @@
+"""Reading an item's image for a widget: bytes through fsspec, never a path the browser can't reach.
+
+Browsers decode PNG, JPEG, GIF, WebP and BMP themselves, so those go as they are; anything else
+(TIFF, 16-bit PNG the browser may refuse is still PNG) is converted to PNG with Pillow.
+"""
+from __future__ import annotations
+
+import io
+
+from ..core.io import open_url
+
+_BROWSER_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")
+
+
+def browser_image(data: bytes) -> bytes:
+    """``data`` if a browser can decode it, else the image re-encoded as PNG."""
+    if data.startswith(_BROWSER_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        return data
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        out = io.BytesIO()
+        im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB").save(out, format="PNG")
+        return out.getvalue()
+
+
+def read_image(url: str | None) -> tuple[bytes, str]:
+    """``(bytes, error)``: the image at ``url`` ready for the browser, or ``b""`` and why not."""
+    if not url:
+        return b"", "no media"
+    try:
+        with open_url(url, "rb") as fh:
+            data = fh.read()
+        return browser_image(data), ""
+    except Exception as exc:  # noqa: BLE001 - the preview shows a blank canvas and says why
+        return b"", f"{type(exc).__name__}: {exc}"
