@@ -28,6 +28,7 @@ import pandas as pd
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from ..core import brush as ls_brush
 from ..core.dataset import Dataset
 from ..core.errors import FormatError, UnsafeInputError
 from ..core.io import Sink, Source
@@ -85,27 +86,6 @@ def _split_labels(s: str, known: dict[str, str]) -> list[str] | None:
 
 
 # -- the alpha of a brush region ----------------------------------------------------------------
-def _brush_codec(names: tuple[str, ...]):
-    """A function of ``annowidgets.core.brush`` (the Label Studio RLE codec) if that module exists."""
-    try:
-        from ..core import brush  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    for name in names:
-        fn = getattr(brush, name, None)
-        if callable(fn):
-            return fn
-    return None
-
-
-def _brush_decoder():
-    return _brush_codec(("decode", "decode_rle"))
-
-
-def _brush_encoder():
-    return _brush_codec(("encode", "encode_rle"))
-
-
 def _alpha(rle, h: int, w: int, decoder) -> np.ndarray | None:
     """Label Studio's brush alpha (H×W uint8) from its RLE, or None if it cannot be decoded."""
     if decoder is None or rle is None:
@@ -190,7 +170,7 @@ def _mask_rows(ds: Dataset, ctx: WriteContext) -> pd.DataFrame:
 
 def write(ds: Dataset, sink: Sink, ctx: WriteContext, ext: str) -> None:
     rows = _mask_rows(ds, ctx)
-    decoder = _brush_decoder()
+    decoder = ls_brush.decode
     encode = _npy_bytes if ext == "npy" else _png_bytes
     combined = ctx.options.get("combined", True)
     counts: dict[str, int] = {}
@@ -336,7 +316,7 @@ def _read_classes(source: Source) -> dict[int, str]:
 
 def _read_regions(source: Source, matches, known: set[str]) -> Dataset:
     ann, items, sets = [], {}, {}
-    encoder = _brush_encoder()
+    encoder = ls_brush.encode
     for rel, m in sorted(matches, key=lambda t: (int(t[1]["task"]), int(t[1]["set"]), t[0])):
         arr = _load_array(source, rel)
         fg = arr > 0
@@ -353,7 +333,7 @@ def _read_regions(source: Source, matches, known: set[str]) -> Dataset:
         soft = np.unique(arr[fg])
         if len(soft) > 1 or (len(soft) == 1 and soft[0] != 255):
             extra["alpha_values"] = soft.tolist()
-            if encoder is not None and arr.dtype == np.uint8:  # keep the soft edge for the next export
+            if arr.dtype == np.uint8:  # keep the soft edge for the next export
                 extra["rle"] = list(encoder(arr))
         region = f"{m['rest']}-{m['n']}@{set_id}"
         for label in labels or [""]:

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import io
-import sys
-import types
 import zipfile
 
 import numpy as np
@@ -16,10 +14,11 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 import annowidgets as aw
+from annowidgets.core import brush as ls_brush
 from annowidgets.core.dataset import Dataset
 from annowidgets.core.errors import FormatError
 from annowidgets.core.loss import LossWarning
-from annowidgets.formats import brush, registry
+from annowidgets.formats import registry
 from tests.conftest import LABEL_STUDIO
 
 needs_fixtures = pytest.mark.skipif(not LABEL_STUDIO.exists(), reason="Label Studio samples not found")
@@ -51,7 +50,7 @@ def fixture_dataset(ls_dir, with_rle: bool = False) -> Dataset:
              "media": [str(media / "a1b2c3d4-street.png"), str(media / "e5f6a7b8-park.png")],
              "width": [120, 120], "height": [80, 80]}
     sets = {"set_id": [5001, 5003], "item_id": [101, 102], "annotator": ["1", "ann@example.com"]}
-    extra = [{"rle": "sky-rle"}, {"rle": "road-rle"}] if with_rle else [None, None]
+    extra = [{"rle": ls_brush.encode(sky)}, {"rle": ls_brush.encode(road)}] if with_rle else [None, None]
     ann = {"ann_id": [0, 1, 2], "item_id": [101, 102, 101], "set_id": [5001, 5003, 5001],
            "label": ["Sky", "Road", "Car"], "type": ["mask", "mask", "bbox"],
            "from_name": ["mask", "mask", "bbox"], "to_name": "image", "region_id": ["b1", "b2", "r1"],
@@ -95,17 +94,9 @@ def test_matches_reference_files(ls_dir, tmp_path, fmt, ext):
 
 
 @needs_fixtures
-def test_brush_alpha_used_when_codec_present(ls_dir, tmp_path, monkeypatch):
-    """With extra['rle'] and a brush codec the soft edge survives, pixel for pixel."""
+def test_brush_alpha_kept_from_the_rle(ls_dir, tmp_path):
+    """With extra['rle'] (Label Studio's brush RLE) the soft edge survives, pixel for pixel."""
     refs = {"sky-rle": reference(ls_dir, "BRUSH_TO_NUMPY", SKY), "road-rle": reference(ls_dir, "BRUSH_TO_NUMPY", ROAD)}
-    if brush._brush_decoder() is None:  # core.brush is written elsewhere; stand in for it
-        fake = types.ModuleType("annowidgets.core.brush")
-        fake.decode = lambda r, h, w: np.repeat(refs[r].reshape(-1), 4)  # RGBA, like the LS canvas
-        monkeypatch.setitem(sys.modules, "annowidgets.core.brush", fake)
-        import annowidgets.core as core
-        monkeypatch.setattr(core, "brush", fake, raising=False)
-    else:
-        pytest.skip("real brush codec present: covered by the LS reader tests")
     ds = fixture_dataset(ls_dir, with_rle=True)
     ds.annotations = ds.annotations[ds.annotations["type"] == "mask"]
     files, _ = export(ds, tmp_path, "BRUSH_TO_NUMPY")
