@@ -158,6 +158,8 @@ def sample_workspace(path: str | os.PathLike, reset: bool = False):
         shutil.rmtree(path)
     ws = Workspace(path)
     if not any(p.name == "sample" for p in ws.projects):
-        ws.create_project_from(sample_dataset(path / "sample-images"), name="sample",
-                               segment_size=SAMPLE_SEGMENT_SIZE)
+        ds = sample_dataset(path / "sample-images")
+        # the task is the subset: "train/img_000.png" would export as images/train/train/img_000.png
+        ds.items["name"] = ds.items["name"].str.rsplit("/", n=1).str[-1]
+        ws.create_project_from(ds, name="sample", segment_size=SAMPLE_SEGMENT_SIZE)
     return ws

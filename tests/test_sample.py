@@ -26,7 +26,9 @@ def test_sample_workspace_has_tasks_jobs_and_predictions(ws, tmp_path):
         assert t["annotations"]["annotation"] == 5 * t["items"]
         assert t["annotations"]["prediction"] > 0
     # the images live inside the workspace folder, so it is self-contained
-    media = ws.project("sample").task("val").items["media"]
+    items = ws.project("sample").task("val").items
+    assert not items["name"].str.contains("/").any()  # the task is the subset; no "val/" in the names
+    media = items["media"]
     assert media.str.startswith(str(tmp_path / "tour" / "sample-images")).all()
     assert {"detector-v1", "detector-v2"} <= set(ws.project("sample").dataset().sets["model_version"].dropna())
 
