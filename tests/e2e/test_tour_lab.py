@@ -1,0 +1,117 @@
+"""The tour notebook in a real JupyterLab and Chromium: it runs, its widgets render, clicks reach Python.
+
+One notebook run covers the path a user takes: open the tour, *Run All*, see the tree, the
+requests and the preview, click a task in the tree and find the selection in the kernel (read
+back both through the kernel and by re-running the tour's own "selected" cell), then press the
+tree's *Preview* action and see the Python callback display a new widget. Screenshots go to
+``test-artifacts/``.
+"""
+from __future__ import annotations
+
+import ast
+import json
+
+import pytest
+
+from .conftest import ARTIFACTS
+
+pytestmark = pytest.mark.e2e
+
+#: True once the notebook is open, its kernel connected and idle (synchronous predicate: an async
+#: one makes wait_for_function return at once).
+KERNEL_IDLE = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.isReady && w.sessionContext.session
+            && w.sessionContext.session.kernel;
+  return !!k && k.status === 'idle' && k.connectionStatus === 'connected';
+}"""
+
+#: Evaluate a Python expression in the notebook's kernel without touching the notebook.
+KERNEL_EVAL = """async (expr) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const future = kernel.requestExecute({code: '', silent: true, store_history: false,
+                                        user_expressions: {v: expr}});
+  let reply = null;
+  future.onReply = (msg) => { reply = msg; };
+  await future.done;
+  return reply.content.user_expressions.v;
+}"""
+
+#: Run the cell whose source contains the given text (the tour's "selected:" cell).
+RUN_CELL_WITH = """async (needle) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const i = panel.content.widgets.findIndex((c) => c.model.sharedModel.getSource().includes(needle));
+  if (i < 0) throw new Error('no cell contains ' + needle);
+  panel.content.activeCellIndex = i;
+  await window.jupyterapp.commands.execute('notebook:run-cell');
+  return i;
+}"""
+
+
+def kernel_eval(page, expr: str):
+    """The value of ``expr`` in the kernel (it must evaluate to a JSON string)."""
+    out = page.evaluate(KERNEL_EVAL, expr)
+    assert out["status"] == "ok", out
+    return json.loads(ast.literal_eval(out["data"]["text/plain"]))
+
+
+def wait_kernel_value(page, expr: str, expected, timeout_s: float = 30):
+    """Poll the kernel until ``expr`` equals ``expected``: a comm update lands a moment after the DOM's."""
+    deadline = page.evaluate("() => performance.now()") + 1000 * timeout_s
+    value = None
+    while page.evaluate("() => performance.now()") < deadline:
+        value = kernel_eval(page, expr)
+        if value == expected:
+            return value
+        page.wait_for_timeout(100)
+    raise AssertionError(f"kernel: {expr} = {value!r}, expected {expected!r}")
+
+
+def test_tour_runs_in_jupyterlab_and_clicks_reach_python(lab_page, jupyter_lab):
+    from playwright.sync_api import expect
+
+    page = lab_page
+    page.goto(jupyter_lab.tree_url("tour.ipynb"))
+    page.wait_for_function(KERNEL_IDLE)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+    # the three anywidget views render in the notebook (the tour's own cells display them)
+    browser_cell = page.locator(".jp-Cell", has_text="browser = aw.HierarchyBrowser(ws)")
+    tree = browser_cell.locator(".aw-hierarchy")
+    expect(tree).to_have_count(1)
+    expect(page.locator(".jp-Notebook .aw-requests")).to_have_count(1)
+    preview = page.locator(".jp-Cell", has_text="preview = aw.Preview(").locator(".aw-preview")
+    expect(preview).to_have_count(1)
+    # run-all is done when the last cell has printed; by then the re-import is in the tree
+    expect(page.locator(".jp-Cell").last.locator(".jp-OutputArea-output")).to_contain_text("Studio")
+    page.wait_for_function(KERNEL_IDLE)
+    expect(tree.locator(".aw-hb-project")).to_have_count(2)
+    expect(tree.locator(".aw-hb-row[data-key='task:2']")).to_contain_text("val (val)")
+    expect(tree.locator(".aw-hb-row[data-key='task:2']")).to_contain_text("4 items · 20 annotations, 22 predictions")
+    expect(page.locator(".jp-Notebook .aw-rq-row.aw-rq-finished")).to_have_count(4)
+    expect(preview).to_have_attribute("data-image", "320x240")  # the PNG bytes decoded onto the canvas
+
+    # a click in the tree changes Python state
+    tree.locator(".aw-hb-row[data-key='task:2']").click()
+    expect(tree).to_have_attribute("data-selected", "task:2")
+    wait_kernel_value(page, "__import__('json').dumps(browser.selected)", {"level": "task", "id": 2})
+    assert kernel_eval(page, "__import__('json').dumps(repr(browser.selected_node))").startswith("<Task 2 'val'")
+    # ...which the tour's own cell reports when run again
+    page.evaluate(RUN_CELL_WITH, 'print("selected:"')
+    selected_cell = page.locator(".jp-Cell", has_text='print("selected:"')
+    expect(selected_cell.locator(".jp-OutputArea-output")).to_contain_text("selected: {'level': 'task', 'id': 2}")
+    expect(selected_cell.locator(".jp-OutputArea-output")).to_contain_text("<Task 2 'val'")
+
+    # an action button runs the Python callback, which displays a new Preview under the tree
+    tree.locator(".aw-hb-action[data-action=preview]").click()
+    action_preview = browser_cell.locator(".aw-preview")
+    expect(action_preview).to_have_attribute("data-image", "320x240")
+    expect(tree.locator(".aw-hb-status")).to_have_text("preview on task 2")
+    expect(page.locator(".jp-Notebook .aw-preview")).to_have_count(2)
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    tree.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "e2e-tour-lab.png"))
+    tree.screenshot(path=str(ARTIFACTS / "e2e-tour-hierarchy.png"))
+    preview.screenshot(path=str(ARTIFACTS / "e2e-tour-preview.png"))
+    assert not page.errors, page.errors
