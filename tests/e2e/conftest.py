@@ -86,7 +86,7 @@ class Lab:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def jupyter_lab(tmp_path_factory):
     base = tmp_path_factory.mktemp("lab")
     root = base / "root"
@@ -159,7 +159,7 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down with this package: one sync Playwright at a time (see tests/browser)
 def chromium():
     from playwright.sync_api import sync_playwright
 
