@@ -118,6 +118,13 @@ def test_tour_runs_in_jupyterlab_and_clicks_reach_python(lab_page, jupyter_lab):
     expect(action_preview).to_have_attribute("data-item", "7")  # the first image of the val task
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    if kernel_eval(page, "__import__('json').dumps(hasattr(aw, 'Studio'))"):
+        # the Studio composes a tree, the forms, the requests and a preview in its own cell
+        studio = page.locator(".jp-Cell", has_text="studio = aw.Studio(ws)")
+        expect(studio.locator(".aw-hierarchy")).to_have_count(1)
+        expect(studio.locator(".aw-requests")).to_have_count(1)
+        studio.locator(".jp-OutputArea-output").scroll_into_view_if_needed()
+        studio.locator(".jp-OutputArea-output").screenshot(path=str(ARTIFACTS / "e2e-tour-studio.png"))
     tree.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "e2e-tour-lab.png"))
     tree.screenshot(path=str(ARTIFACTS / "e2e-tour-hierarchy.png"))
