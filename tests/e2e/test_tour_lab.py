@@ -3,7 +3,8 @@
 One notebook run covers the path a user takes: open the tour, *Run All*, see the tree, the
 requests and the preview, click a task in the tree and find the selection in the kernel (read
 back both through the kernel and by re-running the tour's own "selected" cell), then press the
-tree's *Preview* action and see the Python callback display a new widget. Screenshots go to
+tree's *Preview* action and see the Python callback display a new widget, then start an export
+from the tree and see the requests panel follow it to the end. Screenshots go to
 ``test-artifacts/``.
 """
 from __future__ import annotations
@@ -86,7 +87,7 @@ def test_tour_runs_in_jupyterlab_and_clicks_reach_python(lab_page, jupyter_lab):
     browser_cell = page.locator(".jp-Cell", has_text="browser = aw.HierarchyBrowser(ws)")
     tree = browser_cell.locator(".aw-hierarchy")
     expect(tree).to_have_count(1)
-    requests = page.locator(".jp-Cell", has_text="panel = aw.RequestsPanel(ws)").locator(".aw-requests")
+    requests = page.locator(".jp-Cell", has_text="it was made with the tree above").locator(".aw-requests")
     expect(requests).to_have_count(1)
     preview = page.locator(".jp-Cell", has_text="preview = aw.Preview(").locator(".aw-preview")
     expect(preview).to_have_count(1)
@@ -117,7 +118,16 @@ def test_tour_runs_in_jupyterlab_and_clicks_reach_python(lab_page, jupyter_lab):
     expect(tree.locator(".aw-hb-status")).to_have_text("preview on task 2")
     expect(action_preview).to_have_attribute("data-item", "7")  # the first image of the val task
 
+    # an export started from the tree is followed by the requests panel (it polls while a request
+    # is active) until it finishes, with a notice
+    tree.locator(".aw-hb-action[data-action=export_annotations]").click()
+    expect(browser_cell.locator("[data-mime-type='application/vnd.jupyter.stdout']")).to_contain_text(
+        "export_annotations of <Task 2 'val'")
+    expect(requests.locator(".aw-rq-row.aw-rq-finished")).to_have_count(5)
+    expect(requests.locator(".aw-rq-toast")).to_contain_text("export:annotations of task 2: finished")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    requests.screenshot(path=str(ARTIFACTS / "e2e-tour-requests.png"))
+
     if kernel_eval(page, "__import__('json').dumps(hasattr(aw, 'Studio'))"):
         # the Studio composes a tree, the forms, the requests and a preview in its own cell
         studio = page.locator(".jp-Cell", has_text="studio = aw.Studio(ws)")
