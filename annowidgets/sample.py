@@ -4,6 +4,8 @@ Nothing is downloaded: ``sample_dataset()`` draws the images with Pillow into a 
 (deterministically, so tests and the tour notebook see the same data) and returns a
 :class:`Dataset` with ground truth from one annotator and predictions from two model versions,
 including misses and false alarms so the preview has something to show.
+``sample_workspace(path)`` puts that dataset into a workspace (project → tasks → jobs), which is
+what the tour notebook browses, exports and imports.
 """
 from __future__ import annotations
 
@@ -130,3 +132,34 @@ def sample_dataset(folder: str | os.PathLike | None = None, seed: int = 7) -> Da
     return Dataset(items=pd.DataFrame(items), annotations=pd.DataFrame(anns), sets=pd.DataFrame(sets),
                    labels=labels, tasks=tasks,
                    info={"level": "project", "id": 1, "name": "sample", "format": "annowidgets sample"})
+
+
+#: Frames per job in the sample workspace: the train task (6 frames) gets two jobs, val (4) one.
+SAMPLE_SEGMENT_SIZE = 4
+
+
+def sample_workspace(path: str | os.PathLike, reset: bool = False):
+    """A :class:`~annowidgets.Workspace` at ``path`` holding the sample as project "sample".
+
+    The project has one task per subset (``train``: 6 frames in 2 jobs, ``val``: 4 frames in
+    1 job) with the ground truth and both models' predictions. The images are drawn into
+    ``<path>/sample-images`` so the workspace is self-contained. Calling it again on the same
+    folder reuses the project; ``reset=True`` starts over, deleting ``path`` first, but only if
+    it is empty or holds a workspace (``workspace.db``), so a wrong path cannot wipe other files.
+    """
+    import shutil
+
+    from .workspace import Workspace
+
+    path = Path(path)
+    if reset and path.exists():
+        if any(path.iterdir()) and not (path / "workspace.db").exists():
+            raise ValueError(f"{path} is not an annowidgets workspace; not deleting it")
+        shutil.rmtree(path)
+    ws = Workspace(path)
+    if not any(p.name == "sample" for p in ws.projects):
+        ds = sample_dataset(path / "sample-images")
+        # the task is the subset: "train/img_000.png" would export as images/train/train/img_000.png
+        ds.items["name"] = ds.items["name"].str.rsplit("/", n=1).str[-1]
+        ws.create_project_from(ds, name="sample", segment_size=SAMPLE_SEGMENT_SIZE)
+    return ws

@@ -54,7 +54,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+# Package scope: one sync Playwright per process at a time, and tests/e2e starts its own after this
+# package is done (a second sync_playwright() while this one runs fails: "Sync API inside the asyncio loop").
+@pytest.fixture(scope="package")
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -64,7 +66,7 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def context(browser):
     ctx = browser.new_context(viewport={"width": 1200, "height": 800})
     ctx.set_default_timeout(TIMEOUT_MS)
