@@ -59,7 +59,7 @@ class ExportForm(Tracking):
     """str: where ``location="default"`` exports go (filled by Python)."""
     max_download_bytes = t.Int(256 * 2**20, min=1)
     """int: larger results are not sent to the browser (their path is shown). Default 256 MiB."""
-    chunk_size = t.Int(_files.CHUNK, min=1024)
+    chunk_size = t.Int(_files.CHUNK, min=256)
     """int: bytes per message when the result is sent to the browser. Default 4 MiB."""
 
     def __init__(self, node, **kwargs) -> None:

@@ -147,7 +147,7 @@ class ImportForm(Tracking):
             what = "the input" if status == "failed" else "the import"
             reason = snap["message"] or status
             return {"status": status, "imported": ["nothing: the workspace is unchanged"],
-                    "rejected": [{"what": what, "reason": part.strip()} for part in reason.split("; ") if part]}
+                    "rejected": [{"what": what, "reason": reason}]}
         before, after = self._before or _fit.Holding(), _fit.holding(self._node)
         lines = [snap["message"]] if snap["message"] else []
         if after.items != before.items:
