@@ -55,7 +55,7 @@ class ImportForm(Tracking):
     upload = t.Dict().tag(sync=True)
     """dict: the uploaded file ``{"id", "name", "size", "received", "status"}``; status is
     ``receiving``, ``complete`` or ``aborted``. Default {}."""
-    chunk_size = t.Int(_files.CHUNK, min=1024).tag(sync=True)
+    chunk_size = t.Int(_files.CHUNK, min=256).tag(sync=True)
     """int: bytes per upload message. Default 4 MiB."""
     summary = t.Dict().tag(sync=True)
     """dict: after the import: ``{"status", "imported": [str], "rejected": [{"what", "reason"}]}``."""

@@ -107,7 +107,8 @@ export function pollWhileActive(model: ModelLike, life: ViewLife): () => void {
     timer = 0;
     const req = (model.get("request") ?? {}) as RequestSnap;
     if (!ACTIVE.has(req.status ?? "") || life.signal.aborted) return;
-    timer = window.setTimeout(() => { timer = 0; model.send({ kind: "poll" }); }, Math.max(50, 1000 * (model.get("poll_interval") || 0.5)));
+    // keep polling by ourselves: an unchanged snapshot sends no update, so no change event would come
+    timer = window.setTimeout(() => { timer = 0; model.send({ kind: "poll" }); schedule(); }, Math.max(50, 1000 * (model.get("poll_interval") || 0.5)));
   };
   life.onDispose(() => { if (timer) clearTimeout(timer); });
   model.on("change:request", schedule);

@@ -11,7 +11,7 @@ export interface UploadState { name: string; size: number; sent: number; acked: 
 
 /** Sends `file` in chunks of the `chunk_size` trait; `onState` sees every step. Returns an abort function. */
 export function uploadFile(model: ModelLike, life: ViewLife, file: File, onState: (s: UploadState) => void): () => void {
-  const chunk = Math.max(1024, Number(model.get("chunk_size")) || 4 * 2 ** 20);
+  const chunk = Math.max(256, Number(model.get("chunk_size")) || 4 * 2 ** 20);
   const st: UploadState = { name: file.name, size: file.size, sent: 0, acked: 0, done: false };
   let id: string | null = null;
   let inflight = 0;
