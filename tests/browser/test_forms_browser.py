@@ -30,9 +30,8 @@ def pump_until(page, b, cond, what: str, timeout: float = 15.0) -> None:
     b.pump()
     while not cond():
         if time.monotonic() > deadline:
-            import faulthandler, sys
-            faulthandler.dump_traceback(sys.stderr)
-            raise AssertionError(f"timed out waiting for {what}: {b.w.request} {b.w.last_request and b.w.last_request._row()}")
+            row = b.w.last_request._row() if getattr(b.w, "last_request", None) is not None else None
+            raise AssertionError(f"timed out waiting for {what}; the form shows {b.w.request}, the request is {row}")
         page.wait_for_timeout(25)
         b.pump()
 
