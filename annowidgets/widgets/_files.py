@@ -13,6 +13,7 @@ import posixpath
 import re
 import shutil
 import tempfile
+import weakref
 
 from ..core.io import open_url
 
@@ -40,6 +41,8 @@ class Upload:
             raise UploadError(f"{name}: {size} bytes is more than max_upload_bytes ({max_bytes})")
         self.id, self.name, self.size = uid, safe_name(name), size
         self.folder = tempfile.mkdtemp(prefix="annowidgets-upload-")
+        # removed with the object even if nobody calls discard() (a form dropped without close())
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.folder, True)
         self.path = os.path.join(self.folder, self.name)
         self._fh = open(self.path, "wb")  # noqa: SIM115 - closed in finish()/discard()
         self.received = 0
@@ -69,7 +72,7 @@ class Upload:
     def discard(self) -> None:
         if not self._fh.closed:
             self._fh.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self._cleanup()
 
 
 def read_result(url: str, storage_options: dict, max_bytes: int) -> bytes:

@@ -178,12 +178,12 @@ class ImportForm(Tracking):
                                self.max_upload_bytes)
         except _files.UploadError as exc:
             self.error = str(exc)
-            self.send({"kind": "upload_ack", "id": None, "error": str(exc)})
+            self.send({"kind": "upload_ack", "id": None, "token": content.get("token"), "error": str(exc)})
             return
         self._upload = up
         self.error = ""
         self.source = "upload"
-        self._ack(up)
+        self._ack(up, token=content.get("token"))
 
     def _msg_upload_chunk(self, content: dict, buffers) -> None:
         up = self._upload
@@ -202,10 +202,15 @@ class ImportForm(Tracking):
             self._drop_upload()
             self.upload = {**self.upload, "status": "aborted"}
 
-    def _ack(self, up: _files.Upload) -> None:
+    def _ack(self, up: _files.Upload, token: str | None = None) -> None:
+        """Tell the browser how many bytes arrived; the first ack carries the browser's ``token``
+        so that acks of an upload it replaced are not taken for the new one's."""
         status = "complete" if up.done else "receiving"
         self.upload = {"id": up.id, "name": up.name, "size": up.size, "received": up.received, "status": status}
-        self.send({"kind": "upload_ack", "id": up.id, "received": up.received, "done": up.done})
+        msg = {"kind": "upload_ack", "id": up.id, "received": up.received, "done": up.done}
+        if token is not None:
+            msg["token"] = token
+        self.send(msg)
 
     def _drop_upload(self) -> None:
         if self._upload is not None:

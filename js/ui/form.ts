@@ -10,6 +10,7 @@ export interface ModelLike {
   save_changes(): void;
   send(content: unknown, callbacks?: unknown, buffers?: ArrayBuffer[] | ArrayBufferView[]): void;
   on(event: string, cb: (...args: any[]) => void): void;
+  off(event?: string | null, cb?: ((...args: any[]) => void) | null): void;
 }
 
 export interface RequestSnap {

@@ -16,6 +16,8 @@ export function uploadFile(model: ModelLike, life: ViewLife, file: File, onState
   let id: string | null = null;
   let inflight = 0;
   let stopped = false;
+  // acks of an earlier upload may still arrive: the start ack is known by this token
+  const token = Math.random().toString(36).slice(2);
 
   // Chunks are read asynchronously; one promise chain keeps them in offset order on the wire.
   let chain: Promise<void> = Promise.resolve();
@@ -39,10 +41,12 @@ export function uploadFile(model: ModelLike, life: ViewLife, file: File, onState
     }
   };
 
-  const onMsg = (msg: { kind?: string; id?: string | null; received?: number; done?: boolean; error?: string }) => {
+  const onMsg = (msg: { kind?: string; id?: string | null; token?: string; received?: number; done?: boolean; error?: string }) => {
     if (stopped || msg?.kind !== "upload_ack") return;
-    if (id === null && msg.id) id = msg.id;
-    else if (msg.id !== id) return;
+    if (id === null) {
+      if (msg.token !== token) return;
+      id = msg.id ?? null;
+    } else if (msg.id !== id) return;
     if (msg.error) {
       st.error = msg.error;
       stop();
@@ -56,10 +60,14 @@ export function uploadFile(model: ModelLike, life: ViewLife, file: File, onState
     if (st.done) stop();
     else pump();
   };
-  const stop = () => { stopped = true; };
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    model.off("msg:custom", onMsg);  // one listener per upload, gone with it
+  };
   model.on("msg:custom", onMsg);
   life.onDispose(stop);
-  model.send({ kind: "upload_start", name: file.name, size: file.size });
+  model.send({ kind: "upload_start", name: file.name, size: file.size, token });
   onState({ ...st });
   return () => {
     if (stopped) return;

@@ -141,3 +141,26 @@ def test_import_form_drop_rejected_file_and_url_mode(page, bridge, ws, tmp_path)
     b.pump()
     assert (w.source, w.url) == ("url", "s3://bucket/a.zip")
     assert page.locator(".aw-if-upload").is_hidden() and not page.is_disabled(".aw-if-import")
+
+
+def test_a_second_file_replaces_an_upload_in_flight(page, bridge, ws, tmp_path):
+    w = ImportForm(make_project(ws, tmp_path).tasks[0], chunk_size=256)
+    b = bridge(w)
+    b.mount()
+    first, second = bytes(range(256)) * 40, b"<annotations/>" * 50
+    listeners = page.evaluate("() => window.__awHost.listenerCount()")
+    page.set_input_files(".aw-if-file", files=[{"name": "first.bin", "mimeType": "application/octet-stream",
+                                                "buffer": first}])
+    b.pump()  # start acked: the page sends the first chunks
+    page.wait_for_function("() => window.__awHost.sent.some(m => m.kind === 'upload_chunk')")
+    page.set_input_files(".aw-if-file", files=[{"name": "second.xml", "mimeType": "text/xml", "buffer": second}])
+    pump_until(page, b, lambda: w.upload.get("status") == "complete" and w.upload["name"] == "second.xml",
+               "the second upload")
+    assert open(w.uploaded_path, "rb").read() == second and w.error == ""
+    assert page.eval_on_selector(".aw-import", "el => el.dataset.upload") == "complete"
+    # each upload's ack listener went away with it
+    assert page.evaluate("() => window.__awHost.listenerCount()") == listeners
+    page.evaluate("() => window.__awHost.unmount()")
+    w.request = {"id": "late", "status": "started", "progress": 0.5, "message": ""}  # after the view: no error
+    w.summary = {"status": "finished", "imported": ["late"], "rejected": []}
+    b.pump()
