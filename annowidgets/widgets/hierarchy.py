@@ -3,7 +3,8 @@
 The tree comes from ``ws.tree()`` (one query per level, counts included), so opening the
 browser never loads annotations. Selecting a node shows the actions CVAT offers at that level;
 an action click calls the ``on_action`` callbacks with the action name and the node
-(``Project``/``Task``/``Job``), which is how the export and import forms get wired in.
+(``Project``/``Task``/``Job``), which is how :class:`~annowidgets.widgets.Studio` opens the
+export and import forms; without callbacks the browser builds the form itself as ``browser.form``.
 """
 from __future__ import annotations
 
