@@ -293,3 +293,46 @@ def test_browser_alone_keeps_the_opened_form(ws, project, comm):
     b = HierarchyBrowser(ws)
     comm(b).custom({"kind": "action", "action": "import_dataset", "level": "project", "id": project.id})
     assert isinstance(b.form, ImportForm) and b.form.mode == "dataset" and "display(browser.form)" in b.status
+
+
+def test_export_to_an_attached_storage_and_a_cloud_url(ws, project, tmp_path, comm):
+    folder = tmp_path / "bucket"
+    folder.mkdir()
+    ws.attach_storage("shared", f"file://{folder}")
+    form = ExportForm(project.tasks[0], chunk_size=256)
+    c = comm(form)
+    c.update(location="storage", storage="shared", target="exports/run1", name="a")
+    c.custom({"kind": "export"})
+    assert _finish(form)["status"] == "finished"
+    assert (folder / "exports" / "run1" / "a.zip").is_file()
+    # any fsspec URL (memory:// stands in for s3://): written there, downloaded from there
+    c.update(location="url", target="memory://annowidgets-forms-test", name="")
+    c.custom({"kind": "export"})
+    snap = _finish(form)
+    assert snap["status"] == "finished" and snap["result"] == f"memory://annowidgets-forms-test/{form.default_name}"
+    c.sent.clear()
+    c.custom({"kind": "download", "token": "m"})
+    import fsspec
+
+    with fsspec.open(snap["result"], "rb") as fh:
+        assert b"".join(bytes(b[0]) for d, b in c.sent if d.get("method") == "custom") == fh.read()
+
+
+def test_cancel_while_queued(ws, project, comm):
+    import threading
+
+    gate = threading.Event()
+    blockers = [ws._submit("block", "project", project.id, None, None, False,
+                           lambda p: (gate.wait(WAIT), (None, None, "done"))[1]) for _ in range(2)]
+    try:
+        form = ImportForm(project.tasks[0], source="url", url="/nowhere.xml")
+        c = comm(form)
+        c.custom({"kind": "start"})
+        assert form.request["status"] == "queued" and form.running
+        c.custom({"kind": "cancel"})
+        assert form.request["status"] == "cancelled" and form.summary["status"] == "cancelled"
+        assert form.summary["rejected"] == [{"what": "the import", "reason": "cancelled before it started"}]
+    finally:
+        gate.set()
+        for r in blockers:
+            r.wait(timeout=WAIT)
