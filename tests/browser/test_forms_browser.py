@@ -85,6 +85,8 @@ def test_export_form_shows_errors(page, bridge, ws, tmp_path):
     b.pump()
     page.wait_for_function("() => window.__awHost.sent.filter(m => m.kind === 'poll').length >= 3")
     assert page.is_disabled(".aw-ef-export") and page.is_visible(".aw-ef-cancel")
+    assert page.eval_on_selector(".aw-ef-progress", "el => el.dataset.percent") == "25"
+    assert page.inner_text(".aw-ef-progress .aw-progress-text") == "25% · started: writing"
     page.click(".aw-ef-cancel")
     assert {"kind": "cancel"} in page.evaluate("() => window.__awHost.sent")
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import threading
 
+import fsspec
 import pytest
 
 from annowidgets.formats import registry
@@ -312,15 +314,11 @@ def test_export_to_an_attached_storage_and_a_cloud_url(ws, project, tmp_path, co
     assert snap["status"] == "finished" and snap["result"] == f"memory://annowidgets-forms-test/{form.default_name}"
     c.sent.clear()
     c.custom({"kind": "download", "token": "m"})
-    import fsspec
-
     with fsspec.open(snap["result"], "rb") as fh:
         assert b"".join(bytes(b[0]) for d, b in c.sent if d.get("method") == "custom") == fh.read()
 
 
 def test_cancel_while_queued(ws, project, comm):
-    import threading
-
     gate = threading.Event()
     blockers = [ws._submit("block", "project", project.id, None, None, False,
                            lambda p: (gate.wait(WAIT), (None, None, "done"))[1]) for _ in range(2)]
