@@ -128,9 +128,6 @@ class ImportForm(Tracking):
             req = self._node.import_dataset(source, format=fmt, storage=storage)
         else:
             req = self._node.import_annotations(source, format=fmt, storage=storage)
-        if self._upload is not None and source == self._upload.path:
-            self._kept.append(self._upload)  # the request reads it in the background
-            self._upload = None
         self._track(req)
         return req
 
@@ -213,8 +210,13 @@ class ImportForm(Tracking):
         self.send(msg)
 
     def _drop_upload(self) -> None:
+        """Forget the current upload; its file goes now, or when the running import (which may be
+        reading it) ends. A finished import keeps it, so a retry with another format needs no re-upload."""
         if self._upload is not None:
-            self._upload.discard()
+            if self.running:
+                self._kept.append(self._upload)
+            else:
+                self._upload.discard()
             self._upload = None
 
     @property

@@ -212,7 +212,13 @@ def test_upload_then_import_annotations_summarised(project, comm):
     # CVAT XML has no prediction source: the 4 predictions come back as annotations (the summary says so)
     assert s["imported"][0] == "imported 16 annotations on 4 items"
     assert "annotations: 12 → 16 (replaced)" in s["imported"] and "predictions: 4 → 0 (replaced)" in s["imported"]
-    assert c.last("summary") == s and form._kept == []  # the temporary upload is gone
+    assert c.last("summary") == s
+    path = form.uploaded_path  # kept for a retry (say, with another format) until replaced or closed
+    assert os.path.isfile(path)
+    c.custom({"kind": "start"})
+    assert _finish(form)["status"] == "finished" and form.summary["imported"][0].startswith("imported 16")
+    form.close()
+    assert not os.path.exists(path)
 
 
 def test_rejected_input_lists_the_reason_and_changes_nothing(ws, project, tmp_path, comm):
@@ -330,6 +336,27 @@ def test_cancel_while_queued(ws, project, comm):
         c.custom({"kind": "cancel"})
         assert form.request["status"] == "cancelled" and form.summary["status"] == "cancelled"
         assert form.summary["rejected"] == [{"what": "the import", "reason": "cancelled before it started"}]
+    finally:
+        gate.set()
+        for r in blockers:
+            r.wait(timeout=WAIT)
+
+
+def test_an_upload_replaced_during_its_import_stays_until_the_import_ends(ws, project, comm):
+    gate = threading.Event()
+    blockers = [ws._submit("block", "project", project.id, None, None, False,
+                           lambda p: (gate.wait(WAIT), (None, None, "done"))[1]) for _ in range(2)]
+    try:
+        form = ImportForm(project.tasks[0])
+        c = comm(form)
+        _upload(c, form, "first.xml", b"<annotations/>")
+        first = form.uploaded_path
+        c.custom({"kind": "start"})
+        assert form.request["status"] == "queued"
+        c.custom({"kind": "upload_start", "name": "second.xml", "size": 5})
+        assert os.path.isfile(first)  # the queued import will read it
+        c.custom({"kind": "cancel"})
+        assert form.summary["status"] == "cancelled" and not os.path.exists(first)
     finally:
         gate.set()
         for r in blockers:
