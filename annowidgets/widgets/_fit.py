@@ -5,7 +5,7 @@ The rules, in order:
 
 - **media**: a format fits when its ``media`` shares a kind with the node's items (images and
   video frames count as ``image``; video frames also as ``video``; text and audio as themselves).
-  An empty node fits every format of its project's media, or every format when it has none.
+  An empty node (no items yet) fits every format.
 - **shapes**: when the node has annotations, a format must carry at least one of their types;
   the types it cannot carry are listed (``lost``) and such formats sort after the lossless ones.
 - **tracks**: formats made for tracks (a ``Track`` in their name) are listed only when the node
