@@ -1,11 +1,11 @@
 // Files between the browser and the kernel as binary comm buffers (never base64).
 // Upload: upload_start -> ack -> upload_chunk(offset, one buffer) -> ack(received) ... ; at most
-// WINDOW chunks are unacknowledged, so a large file streams without piling up in the comm.
+// WINDOW (4) chunks are unacknowledged, so a large file streams without piling up in the comm.
 // Download: file_chunk messages joined into one Blob, then an <a download> click.
 import type { ViewLife } from "./lifecycle";
 import type { ModelLike } from "./form";
 
-const WINDOW = 2;
+const WINDOW = 4;
 
 export interface UploadState { name: string; size: number; sent: number; acked: number; error?: string; done: boolean }
 
