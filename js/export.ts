@@ -53,7 +53,8 @@ function render({ model, el, signal }: RenderProps<ExportModel>) {
   const resultPath = h("code", { class: "aw-ef-result-path" });
   const downloadBtn = h("button", { class: "aw-btn aw-ef-download", text: "Download" });
   const downloaded = h("span", { class: "aw-muted aw-ef-downloaded" });
-  const result = h("div", { class: "aw-ef-result" }, h("span", { text: "Result: " }), resultPath, " ", downloadBtn, " ", downloaded);
+  const lost = h("div", { class: "aw-warn aw-ef-lost" });
+  const result = h("div", { class: "aw-ef-result" }, h("span", { text: "Result: " }), resultPath, " ", downloadBtn, " ", downloaded, lost);
 
   const root = h("div", { class: "aw-root aw-form aw-export" },
     title, holding,
@@ -115,6 +116,7 @@ function render({ model, el, signal }: RenderProps<ExportModel>) {
     const done = r.status === "finished" && r.result;
     result.hidden = !done;
     if (done) resultPath.textContent = String(r.result);
+    lost.textContent = done && r.lost ? `Not in the archive: ${r.lost}` : "";
   }
 
   function renderError(): void {

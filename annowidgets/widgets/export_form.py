@@ -66,6 +66,7 @@ class ExportForm(Tracking):
         self._node = _nodes.check_node(node, "ExportForm")
         self._ws = node._ws
         self._init_tracking()
+        self._exported_format = ""
         super().__init__(**kwargs)
         self.node = _nodes.describe(node)
         self.storages = _nodes.storages(self._ws)
@@ -139,12 +140,16 @@ class ExportForm(Tracking):
         target, storage = self._target_args()
         req = self._node.export(self.format, save_images=self.save_images, name=name, target=target,
                                 storage=storage)
+        self._exported_format = self.format
         self._track(req)
         return req
 
     def _on_request_end(self, snap: dict) -> dict | None:
         if snap["status"] == "finished" and snap["result"]:
-            return {"file_name": _files.result_name(snap["result"])}
+            # what the format could not carry (the worker's LossWarning is not seen in the notebook)
+            fmt = next((f for f in self.formats if f["name"] == self._exported_format), None)
+            lost = f"{self._exported_format} {fmt['note']}" if fmt and fmt["lost"] else ""
+            return {"file_name": _files.result_name(snap["result"]), "lost": lost}
         return None
 
     # -- front-end requests -------------------------------------------------------------------------

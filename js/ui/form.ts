@@ -20,6 +20,7 @@ export interface RequestSnap {
   message?: string;
   result?: string | null;
   file_name?: string;
+  lost?: string;
 }
 
 export const ACTIVE = new Set(["queued", "started"]);

@@ -89,6 +89,11 @@ def test_export_form_shows_errors(page, bridge, ws, tmp_path):
     assert page.inner_text(".aw-ef-progress .aw-progress-text") == "25% · started: writing"
     page.click(".aw-ef-cancel")
     assert {"kind": "cancel"} in page.evaluate("() => window.__awHost.sent")
+    w.request = {"id": "r1", "status": "finished", "progress": 1.0, "message": "exported", "result": "/x/a.zip",
+                 "lost": "YOLO 1.1 cannot carry points (4 annotations)"}
+    b.pump()
+    page.wait_for_selector(".aw-ef-result:not([hidden])")
+    assert page.inner_text(".aw-ef-lost") == "Not in the archive: YOLO 1.1 cannot carry points (4 annotations)"
 
 
 def test_import_form_upload_by_picker_then_import(page, bridge, ws, tmp_path):

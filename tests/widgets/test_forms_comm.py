@@ -361,3 +361,14 @@ def test_an_upload_replaced_during_its_import_stays_until_the_import_ends(ws, pr
         gate.set()
         for r in blockers:
             r.wait(timeout=WAIT)
+
+
+@pytest.mark.filterwarnings("ignore::annowidgets.core.loss.LossWarning")
+def test_a_lossy_export_says_what_the_archive_lacks(project, comm):
+    form = ExportForm(project.tasks[0], format="YOLO 1.1")
+    c = comm(form)
+    c.custom({"kind": "export"})
+    snap = _finish(form)
+    assert snap["status"] == "finished", snap
+    assert snap["lost"] == "YOLO 1.1 cannot carry points, polygon (8 annotations)"
+    assert c.last("request")["lost"] == snap["lost"]
