@@ -372,3 +372,20 @@ def test_a_lossy_export_says_what_the_archive_lacks(project, comm):
     assert snap["status"] == "finished", snap
     assert snap["lost"] == "YOLO 1.1 cannot carry points, polygon (8 annotations)"
     assert c.last("request")["lost"] == snap["lost"]
+
+
+def test_import_from_a_file_in_the_projects_source_storage(ws, project, tmp_path, comm):
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    ws.attach_storage("incoming", f"file://{folder}")
+    project.set_storage(source="incoming")
+    archive = _export(project.tasks[0], "CVAT for images 1.1")
+    (folder / "annotations.zip").write_bytes(open(archive, "rb").read())
+    form = ImportForm(project.tasks[0], source="url", url="annotations.zip")
+    assert form.storage == "incoming"  # the project's default source storage is preselected
+    c = comm(form)
+    c.custom({"kind": "start"})
+    assert _finish(form)["status"] == "finished" and form.summary["imported"][0].startswith("imported 16")
+    c.update(storage="gone")
+    c.custom({"kind": "start"})
+    assert form.error == "no attached storage 'gone'"
