@@ -22,6 +22,7 @@ export interface ImportModel {
   storage: string;
   storages: { name: string; url: string }[];
   upload: Upload;
+  detected: string;
   chunk_size: number;
   summary: Summary;
   request: RequestSnap;
@@ -38,7 +39,11 @@ function render({ model, el, signal }: RenderProps<ImportModel>) {
 
   const title = h("div", { class: "aw-form-title" });
   const mode = boundRadios(m, life, "mode", "aw-if-mode", () => (model.get("modes") ?? []).map((x): [string, string] => [x, MODE_TEXT[x] ?? x]));
-  const fmt = boundSelect(m, life, "format", "aw-if-format", () => [["", "Auto-detect"], ...(model.get("formats") ?? []).map((f): [string, string] => [f.name, f.name])]);
+  const fmt = boundSelect(m, life, "format", "aw-if-format", () => {
+    const d = model.get("detected");
+    const auto = d && model.get("source") === "upload" ? `Auto-detect (${d})` : "Auto-detect";
+    return [["", auto], ...(model.get("formats") ?? []).map((f): [string, string] => [f.name, f.name])];
+  });
   const source = boundRadios(m, life, "source", "aw-if-source", () => [["upload", "Upload a file"], ["url", "URL / cloud"]]);
 
   const fileInput = h("input", { type: "file", class: "aw-if-file", hidden: true });
@@ -158,8 +163,9 @@ function render({ model, el, signal }: RenderProps<ImportModel>) {
   model.on("change:node", renderHeader);
   model.on("change:modes", () => { mode.refresh(); renderHeader(); });
   model.on("change:formats", fmt.refresh);
+  model.on("change:detected", fmt.refresh);
   model.on("change:storages", storage.refresh);
-  model.on("change:source", renderSource);
+  model.on("change:source", () => { renderSource(); fmt.refresh(); });
   model.on("change:url", renderButtons);
   model.on("change:upload", renderUploadTrait);
   model.on("change:request", renderRequest);

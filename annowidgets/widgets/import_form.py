@@ -15,6 +15,7 @@ import uuid
 import traitlets as t
 
 from ..core.errors import UnknownFormatError
+from ..core.io import Source
 from ..formats import registry
 from . import _files, _fit, _nodes
 from ._base import static_asset
@@ -57,6 +58,8 @@ class ImportForm(Tracking):
     ``receiving``, ``complete`` or ``aborted``. Default {}."""
     chunk_size = t.Int(_files.CHUNK, min=256).tag(sync=True)
     """int: bytes per upload message. Default 4 MiB."""
+    detected = t.Unicode("").tag(sync=True)
+    """str: the format auto-detection finds in the completed upload, or why it finds none (filled by Python)."""
     summary = t.Dict().tag(sync=True)
     """dict: after the import: ``{"status", "imported": [str], "rejected": [{"what", "reason"}]}``."""
     max_upload_bytes = t.Int(64 * 2**30, min=0)
@@ -199,10 +202,22 @@ class ImportForm(Tracking):
             self._drop_upload()
             self.upload = {**self.upload, "status": "aborted"}
 
+    def _detect(self, path: str) -> str:
+        """What "Auto-detect" would pick for the upload (shown before importing), or why nothing."""
+        try:
+            with Source(path) as src:
+                return registry.detect(src).name
+        except Exception as exc:  # noqa: BLE001 - the reason is shown; the import would fail the same way
+            return f"not recognised: {str(exc).split(';')[0]}"
+
     def _ack(self, up: _files.Upload, token: str | None = None) -> None:
         """Tell the browser how many bytes arrived; the first ack carries the browser's ``token``
         so that acks of an upload it replaced are not taken for the new one's."""
         status = "complete" if up.done else "receiving"
+        if up.done:
+            self.detected = self._detect(up.path)
+        elif up.received == 0:
+            self.detected = ""
         self.upload = {"id": up.id, "name": up.name, "size": up.size, "received": up.received, "status": status}
         msg = {"kind": "upload_ack", "id": up.id, "received": up.received, "done": up.done}
         if token is not None:

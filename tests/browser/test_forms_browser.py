@@ -112,6 +112,8 @@ def test_import_form_upload_by_picker_then_import(page, bridge, ws, tmp_path):
     assert len(data) > 3 * 512  # several chunks went through the window of two
     assert open(w.uploaded_path, "rb").read() == data
     page.wait_for_function("() => document.querySelector('.aw-import').dataset.upload === 'complete'")
+    page.wait_for_function("() => document.querySelector('.aw-if-format option').textContent"
+                           " === 'Auto-detect (CVAT for images 1.1)'")
     page.click(".aw-if-import")
     pump_until(page, b, lambda: w.summary.get("status") == "finished", "the import")
     page.wait_for_selector(".aw-if-imported li")

@@ -181,12 +181,15 @@ def test_upload_is_acknowledged_chunk_by_chunk(project, comm):
     assert "max_upload_bytes" in form.error and not os.path.exists(path)  # the old upload is dropped
 
 
-def test_upload_abort_removes_the_file(project, comm):
+def test_upload_detection_and_abort(project, comm):
     form = ImportForm(project.tasks[0])
     c = comm(form)
+    _upload(c, form, "notes.txt", b"just some words")
+    assert form.detected.startswith("not recognised: ") and "notes.txt" in form.detected
     c.custom({"kind": "upload_start", "name": "a.json", "size": 10})
     uid = c.customs()[-1]["id"]
     folder = form._upload.folder
+    assert form.detected == "" and os.path.isdir(folder)  # a new upload clears the old detection
     c.custom({"kind": "upload_abort", "id": uid})
     assert form.upload["status"] == "aborted" and not os.path.exists(folder)
     c.custom({"kind": "start"})
@@ -204,6 +207,7 @@ def test_upload_then_import_annotations_summarised(project, comm):
     form = ImportForm(task, chunk_size=4096)
     c = comm(form)
     _upload(c, form, os.path.basename(archive), open(archive, "rb").read(), chunk=700)
+    assert form.detected == "CVAT for images 1.1"  # what "Auto-detect" will use, shown before importing
     c.custom({"kind": "start"})
     snap = _finish(form)
     assert snap["status"] == "finished", snap
