@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import path from "node:path";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const WIDGETS = ["preview", "requests", "hierarchy"];
+const WIDGETS = ["preview", "requests", "hierarchy", "export", "import"];
 const watch = process.argv.includes("--watch");
 
 const options = {

@@ -24,6 +24,7 @@ interface Row {
 export interface RequestsModel {
   requests: Row[];
   poll_interval: number;
+  idle_interval: number;
   max_rows: number;
 }
 
@@ -78,13 +79,15 @@ function render({ model, el, signal }: RenderProps<RequestsModel>) {
     schedulePoll(active > 0);
   }
 
-  // Poll only while something is active; the timer dies with the view.
+  // Poll every poll_interval while something is active, else every idle_interval (0: not at all),
+  // so requests started from code or another kernel show up too; the timer dies with the view.
   let timer = 0;
   function schedulePoll(active: boolean): void {
     if (timer) clearTimeout(timer);
     timer = 0;
-    if (!active || life.signal.aborted) return;
-    const ms = Math.max(200, 1000 * (model.get("poll_interval") || 1));
+    const idle = model.get("idle_interval") ?? 0;
+    if ((!active && !(idle > 0)) || life.signal.aborted) return;
+    const ms = Math.max(200, 1000 * (active ? model.get("poll_interval") || 1 : idle));
     timer = window.setTimeout(() => {
       timer = 0;
       model.send({ kind: "refresh" });

@@ -3,7 +3,8 @@
 The tree comes from ``ws.tree()`` (one query per level, counts included), so opening the
 browser never loads annotations. Selecting a node shows the actions CVAT offers at that level;
 an action click calls the ``on_action`` callbacks with the action name and the node
-(``Project``/``Task``/``Job``), which is how the export and import forms get wired in.
+(``Project``/``Task``/``Job``), which is how :class:`~annowidgets.widgets.Studio` opens the
+export and import forms; without callbacks the browser builds the form itself as ``browser.form``.
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class HierarchyBrowser(BaseWidget):
             raise TypeError(f"HierarchyBrowser() needs a Workspace, got {type(ws).__name__}")
         self._ws = ws
         self._callbacks: list[Callable[[str, object], None]] = []
+        self.form = None  # the form the last action opened when no on_action callback is connected
         super().__init__(**kwargs)
         self.refresh()
         if "expanded" not in kwargs:
@@ -62,6 +64,29 @@ class HierarchyBrowser(BaseWidget):
         """Call ``callback(action, node)`` when an action button is clicked; usable as a decorator."""
         self._callbacks.append(callback)
         return callback
+
+    def _default_action(self, action: str, node) -> None:
+        """Without ``on_action`` callbacks, an export/import action builds its form as ``self.form``.
+
+        A comm message cannot display anything in the notebook by itself, so the form is kept
+        for ``display(browser.form)``; :class:`~annowidgets.widgets.Studio` shows it in place.
+        """
+        from .studio import form_for  # the forms import this module's siblings; import late
+
+        try:
+            form = form_for(action, node)
+        except Exception as exc:  # noqa: BLE001 - show the failure where the user clicked
+            log.exception("HierarchyBrowser could not open the %s form", action)
+            self.status = f"{action} on {node.level if hasattr(node, 'level') else node}: cannot open the form: {exc}"
+            return
+        if form is None:
+            self.status = f"{action} on {node.level} {node.id}: shown by aw.Studio(ws) (or connect on_action)"
+            return
+        if self.form is not None and not getattr(self.form, "running", False):
+            self.form.close()
+        self.form = form
+        self.status = (f"{action} form for {node.level} {node.id} is ready: display(browser.form), "
+                       "or use aw.Studio(ws), which shows it in place")
 
     @property
     def selected_node(self):
@@ -105,7 +130,7 @@ class HierarchyBrowser(BaseWidget):
         self.selected = {"level": level, "id": int(ident)}
         node = self.selected_node
         if not self._callbacks:
-            self.status = f"{action} on {level} {ident}: no handler connected (HierarchyBrowser.on_action)"
+            self._default_action(action, node)
             return
         self.status = f"{action} on {level} {ident}"
         for cb in self._callbacks:

@@ -3,7 +3,8 @@
 Rows show status, progress, age, message and result; active requests can be cancelled and
 finished exports downloaded (the archive goes to the browser as a binary message, so it works
 on a remote kernel too). While anything is queued or running, the front end asks for a refresh
-every ``poll_interval`` seconds; a request that ends raises a notification in the panel and
+every ``poll_interval`` seconds (every ``idle_interval`` otherwise, so requests started from
+code or another kernel appear); a request that ends raises a notification in the panel and
 calls the ``on_finish`` callbacks.
 """
 from __future__ import annotations
@@ -39,6 +40,9 @@ class RequestsPanel(BaseWidget):
     """list[dict]: one row per request, newest first (filled by Python)."""
     poll_interval = t.Float(1.0, min=0.2).tag(sync=True)
     """float: seconds between refreshes while a request is queued or running. Default 1.0."""
+    idle_interval = t.Float(5.0, min=0.0).tag(sync=True)
+    """float: seconds between refreshes while nothing is active, so requests started from code or
+    another kernel appear (and notify when they end); 0 stops polling when idle. Default 5.0."""
     max_rows = t.Int(200, min=1).tag(sync=True)
     """int: how many of the newest requests to show. Default 200."""
 

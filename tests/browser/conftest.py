@@ -126,12 +126,13 @@ class Bridge:
         Returns what the page saved (the JS -> Python updates), for assertions.
         """
         saved = self.page.evaluate("() => window.__awHost.takeSaved()")
-        sent = self.page.evaluate("() => window.__awHost.takeSent()")
+        sent = self.page.evaluate("() => window.__awHost.takeSentWithBuffers()")
         for state in saved:
             self.w._handle_msg({"content": {"data": {"method": "update", "state": state, "buffer_paths": []}},
                                 "buffers": []})
-        for content in sent:
-            self.w._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
+        for content, bufs in sent:
+            self.w._handle_msg({"content": {"data": {"method": "custom", "content": content}},
+                                "buffers": [base64.b64decode(b) for b in bufs]})
         out, self.outbox = self.outbox, []
         for data, bufs in out:
             if data.get("method") == "update":

@@ -20,7 +20,14 @@ window.__awMount = async (esm, css, state, paths, b64) => {
   const data = put(state, paths, b64);
   const listeners = new Map();
   const emit = (ev, ...args) => [...(listeners.get(ev) || [])].forEach((cb) => cb(...args));
-  const host = { saved: [], sent: [], pending: {}, errors: [] };
+  const host = { saved: [], sent: [], sentBuffers: [], pending: {}, errors: [] };
+  // JS -> Python buffers (ArrayBuffer or typed arrays, as model.send takes them) as base64 for the test
+  const encode = (bufs) => (bufs || []).map((b) => {
+    const u = b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    let bin = "";
+    for (let i = 0; i < u.length; i += 0x8000) bin += String.fromCharCode.apply(null, u.subarray(i, i + 0x8000));
+    return btoa(bin);
+  });
   const model = {
     get: (k) => data[k],
     set: (k, v) => {
@@ -41,7 +48,10 @@ window.__awMount = async (esm, css, state, paths, b64) => {
       if (Object.keys(host.pending).length) host.saved.push(host.pending);
       host.pending = {};
     },
-    send: (content) => host.sent.push(content),
+    send: (content, _callbacks, buffers) => {
+      host.sent.push(content);
+      host.sentBuffers.push(encode(buffers));
+    },
     widget_manager: {},
   };
   host.push = (upd, bufPaths, bufs) => {
@@ -51,7 +61,14 @@ window.__awMount = async (esm, css, state, paths, b64) => {
   };
   host.custom = (content, bufs = []) => emit("msg:custom", content, bufs.map(decode));
   host.takeSaved = () => host.saved.splice(0);
-  host.takeSent = () => host.sent.splice(0);
+  host.takeSent = () => {
+    host.sentBuffers.splice(0);
+    return host.sent.splice(0);
+  };
+  host.takeSentWithBuffers = () => {
+    const bufs = host.sentBuffers.splice(0);
+    return host.sent.splice(0).map((c, i) => [c, bufs[i] || []]);
+  };
   host.listenerCount = () => [...listeners.values()].reduce((n, s) => n + s.size, 0);
 
   const style = document.createElement("style");

@@ -72,3 +72,20 @@ def test_requests_poll_notify_cancel_download(page, bridge, tmp_path):
     assert open(dl.value.path(), "rb").read() == archive.read_bytes()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator(".aw-requests").screenshot(path=str(ARTIFACTS / "requests.png"))
+
+
+def test_requests_idle_poll_notices_a_request_started_elsewhere(page, bridge):
+    ws = FakeWorkspace()
+    w = RequestsPanel(ws, idle_interval=0.2)
+    ended = []
+    w.on_finish(ended.append)
+    b = bridge(w)
+    b.mount()
+    assert page.eval_on_selector(".aw-requests", "el => el.dataset.rows") == "0"
+    # started and finished from code (or another kernel) while the panel showed nothing active
+    ws.add("bg-1", "finished", 1.0, result="/tmp/x.zip", message="exported")
+    page.wait_for_function("() => window.__awHost.sent.some(m => m.kind === 'refresh')")
+    b.pump()
+    page.wait_for_selector(".aw-rq-toast")
+    assert "finished" in page.inner_text(".aw-rq-toast") and [r["id"] for r in ended] == ["bg-1"]
+    assert page.eval_on_selector(".aw-requests", "el => el.dataset.rows") == "1"

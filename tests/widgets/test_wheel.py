@@ -44,7 +44,7 @@ def test_wheel_contains_the_bundle(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     (wheel,) = out.glob("annowidgets-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for widget in ("preview", "requests", "hierarchy"):
+    for widget in ("preview", "requests", "hierarchy", "export", "import"):
         assert f"annowidgets/static/{widget}.js" in names
         assert f"annowidgets/static/{widget}.css" in names
     js = zipfile.ZipFile(wheel).read("annowidgets/static/preview.js").decode()
