@@ -128,13 +128,18 @@ def test_tour_runs_in_jupyterlab_and_clicks_reach_python(lab_page, jupyter_lab):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     requests.screenshot(path=str(ARTIFACTS / "e2e-tour-requests.png"))
 
-    if kernel_eval(page, "__import__('json').dumps(hasattr(aw, 'Studio'))"):
-        # the Studio composes a tree, the forms, the requests and a preview in its own cell
-        studio = page.locator(".jp-Cell", has_text="studio = aw.Studio(ws)")
-        expect(studio.locator(".aw-hierarchy")).to_have_count(1)
-        expect(studio.locator(".aw-requests")).to_have_count(1)
-        studio.locator(".jp-OutputArea-output").scroll_into_view_if_needed()
-        studio.locator(".jp-OutputArea-output").screenshot(path=str(ARTIFACTS / "e2e-tour-studio.png"))
+    # the Studio composes a tree, the forms, the requests and a preview in its own cell; an action
+    # in its tree opens the export form for the selected node
+    studio = page.locator(".jp-Cell", has_text="studio = aw.Studio(ws)")
+    studio_tree = studio.locator(".aw-hierarchy")
+    expect(studio_tree).to_have_count(1)
+    expect(studio.locator(".aw-requests")).to_have_count(1)
+    studio_tree.locator(".aw-hb-row[data-key='task:2']").click()
+    studio_tree.locator(".aw-hb-action[data-action=export_annotations]").click()
+    expect(studio.locator(".aw-export")).to_have_count(1)
+    expect(studio.locator(".aw-export .aw-form-title")).to_contain_text("val")
+    studio.locator(".jp-OutputArea-output").scroll_into_view_if_needed()
+    studio.locator(".jp-OutputArea-output").screenshot(path=str(ARTIFACTS / "e2e-tour-studio.png"))
     tree.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "e2e-tour-lab.png"))
     tree.screenshot(path=str(ARTIFACTS / "e2e-tour-hierarchy.png"))
