@@ -103,3 +103,34 @@ def test_export_carries_everything_or_reports_it(spec, dataset, tmp_path):
     assert b["score"].notna().sum() >= clean["score"].notna().sum()
     assert (b["source"] == "prediction").sum() >= (clean["source"] == "prediction").sum()
     assert set(kept["label"].dropna()) <= set(b["label"].dropna())
+
+
+def _two_boxes(**second) -> aw.Dataset:
+    items = [dict(item_id=0, name="a.png", width=40, height=30)]
+    ann = [dict(ann_id=0, item_id=0, type="bbox", label="car", x=10.0, y=10.0, w=5.0, h=5.0),
+           dict(dict(ann_id=1, item_id=0, type="bbox", label="road", x=0.0, y=0.0, w=40.0, h=30.0, z_order=1), **second)]
+    return aw.Dataset(items=items, annotations=ann)
+
+
+def test_segmentation_mask_names_an_instance_painted_over_entirely(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossWarning)
+        out = _two_boxes().export(str(tmp_path), format="Segmentation mask 1.1", archive=False, name="o")
+    hidden = [e for e in out.loss.entries if "no pixel" in e.reason]
+    assert [e.rows for e in hidden] == [[0]]  # the car under the road; the road itself is there
+    back = aw.load(str(out), format="Segmentation mask 1.1")
+    assert back.annotations["label"].tolist() == ["road"]
+    # below the car instead of above it, both come back and nothing is reported
+    out = _two_boxes(z_order=-1).export(str(tmp_path / "2"), format="Segmentation mask 1.1", archive=False, name="o")
+    assert not out.loss
+    assert sorted(aw.load(str(out), format="Segmentation mask 1.1").annotations["label"]) == ["car", "road"]
+
+
+def test_cvat_names_predictions_it_writes_as_plain_shapes(tmp_path):
+    ds = _two_boxes(source="prediction", score=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossWarning)
+        out = ds.export(str(tmp_path), format="CVAT for images 1.1", archive=False, name="o")
+    assert [(e.rows, "score" in e.reason) for e in out.loss.entries] == [([1], True)]
+    back = aw.load(str(out), format="CVAT for images 1.1").annotations
+    assert back["score"].isna().all() and set(back["source"]) == {"annotation"}  # what the report warns of
