@@ -133,3 +133,17 @@ def test_datumaro_reads_our_segmentation_masks_as_we_do(exported, datumaro):
         else:  # rasterised: about as many pixels as the shape's area
             area = w * h if kind == "bbox" else float(geometry.polygon_area([pts]).sum())
             assert abs(len(theirs[(name, label)]) - area) <= (w + h) * 2 + 4
+
+
+def test_datumaro_finds_our_voc_masks(exported, datumaro):
+    """VOC carries masks in SegmentationObject/Class PNGs: Datumaro gets each road pixel for pixel
+    (the triangles are polygons, which VOC 1.1 only rasterises with segmentation=True: reported)."""
+    ds, results = exported
+    got = datumaro["PASCAL VOC 1.1"]
+    src = ds.annotations.merge(ds.items[["item_id", "name"]], on="item_id")
+    masks = src[src["type"] == "mask"].set_index(src.loc[src["type"] == "mask", "name"].str.removesuffix(".png"))
+    assert sorted((m["image"], m["label"]) for m in got["masks"]) == sorted((i, "road") for i in masks.index)
+    for m in got["masks"]:
+        assert m["pixels"] == np.flatnonzero(coco_rle.decode(masks.loc[m["image"], "mask"])).tolist()
+    lost = {r for e in results["PASCAL VOC 1.1"].loss.entries for r in e.rows}
+    assert lost == set(src.loc[src["type"] == "polygon", "ann_id"])
