@@ -12,7 +12,9 @@ after the target is written (interpreter start and imports excluded) and reports
   "coco_instances").export(out, "yolo" | "voc" | "cvat")``;
 - globox (``ANNOWIDGETS_GLOBOX_PYTHON``, a venv with ``pip install globox``):
   ``AnnotationSet.from_coco(file).save_yolo_darknet / save_pascal_voc / save_cvat``.
-A peer whose interpreter variable is unset is left out. This file imports only the standard
+A peer whose interpreter variable is unset is left out. ``--dir /dev/shm`` keeps the disk out of
+the numbers (20k small files per target: on a shared disk their creation time alone varies by
+seconds between runs). This file imports only the standard
 library at the top, so the peers' interpreters can run it in ``--child`` mode.
 """
 from __future__ import annotations
@@ -134,6 +136,8 @@ def main() -> None:
     ap.add_argument("--boxes", type=int, default=200000)
     ap.add_argument("--small", "--quick", action="store_true", help="2k images / 20k boxes")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per conversion")
+    ap.add_argument("--dir", default=None, help="where to generate and write (e.g. /dev/shm: file creation "
+                    "on a busy disk varies by seconds between runs; on tmpfs the tools' own work is measured)")
     ap.add_argument("--only", default="", help="comma-separated tools to run (default: all available)")
     ap.add_argument("--child", nargs=4, metavar=("TOOL", "TARGET", "COCO_DIR", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -153,7 +157,7 @@ def main() -> None:
             print(f"({tool} left out: {var} is not set)")
     if args.only:
         tools = {t: p for t, p in tools.items() if t in args.only.split(",")}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         t0 = time.perf_counter()
         coco_dir = os.path.join(tmp, "coco")
         path = generate(coco_dir, args.images, args.boxes)
