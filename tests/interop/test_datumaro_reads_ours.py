@@ -1,10 +1,11 @@
-"""Datumaro (a peer, in the oracle venv) imports our VOC / YOLO / Ultralytics / COCO / Segmentation
-mask exports and finds the same images, boxes, polygons and masks.
+"""Datumaro (a peer, in the oracle venv) imports our VOC / YOLO / Ultralytics / COCO / CVAT /
+Segmentation mask exports and finds the same images, boxes, polygons and masks.
 
 Datumaro is not exact itself: every shape coordinate it holds is a float32 rounded to 2 decimals
 (``datumaro.components.annotation.COORDINATE_ROUNDING_DIGITS``), so the box corners it reports
 are compared with ours put through the same rounding; that our files carry the exact values is
-checked by reading them back with our own readers, to 1e-3 px.
+checked by reading them back with our own readers, to 1e-3 px. CVAT XML itself holds corners
+as '%.2f' (CVAT's convention), so there both sides are compared with that.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ pytestmark = peers.needs_oracle
 
 # our format -> Datumaro's importer name
 FORMATS = {"PASCAL VOC 1.1": "voc", "YOLO 1.1": "yolo", "Ultralytics YOLO Detection 1.0": "yolo",
-           "COCO 1.0": "coco_instances", "Segmentation mask 1.1": "voc_segmentation"}
+           "COCO 1.0": "coco_instances", "CVAT for images 1.1": "cvat", "Segmentation mask 1.1": "voc_segmentation"}
 
 READ_ALL = textwrap.dedent("""
     import json, sys
@@ -70,6 +71,12 @@ def _rounded_like_datumaro(boxes: pd.DataFrame) -> np.ndarray:
     return np.asarray(c, dtype=np.float32).round(2).astype(float)
 
 
+def _as_cvat_writes(boxes: pd.DataFrame) -> pd.DataFrame:
+    """CVAT XML holds corners as '%.2f' (CVAT's own convention), so that is what our file has."""
+    c = np.char.mod("%.2f", _dm_corners(boxes)).astype(float)
+    return boxes.assign(x=c[:, 0], y=c[:, 1], w=c[:, 2] - c[:, 0], h=c[:, 3] - c[:, 1])
+
+
 @pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "Segmentation mask 1.1"])
 def test_datumaro_finds_our_boxes(fmt, exported, datumaro):
     ds, results = exported
@@ -80,9 +87,13 @@ def test_datumaro_finds_our_boxes(fmt, exported, datumaro):
                                for b in got["boxes"] if not b["of_segment"]])
     ours = peers.our_boxes(ds)
     assert theirs[["image", "label"]].values.tolist() == ours[["image", "label"]].values.tolist()
-    # Datumaro rounds to 2 decimals (float32): compare at its precision, not ours
-    assert np.abs(_dm_corners(theirs) - _rounded_like_datumaro(ours)).max() <= peers.TOL
     assert np.abs(_dm_corners(theirs) - _dm_corners(ours)).max() > 1e-3  # the rounding is real: 3-decimal inputs
+    if fmt == "CVAT for images 1.1":
+        ours = _as_cvat_writes(ours)
+        assert np.abs(_dm_corners(theirs) - _dm_corners(ours)).max() <= peers.TOL
+    else:
+        # Datumaro rounds to 2 decimals (float32): compare at its precision, not ours
+        assert np.abs(_dm_corners(theirs) - _rounded_like_datumaro(ours)).max() <= peers.TOL
     # the right values are in the file: our reader gets them back exactly
     peers.assert_same_boxes(peers.our_boxes(aw.load(str(results[fmt]), format=fmt)), ours)
 
