@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import textwrap
 
+import numpy as np
 import pytest
 
 import annowidgets as aw
@@ -47,6 +48,20 @@ WRITE = textwrap.dedent("""
     for fmt in formats:
         out["exports"][fmt] = os.path.join(root, fmt)
         ds.export(out["exports"][fmt], fmt, save_media=True)
+    # COCO with a polygon and a mask (with a hole) beside a box
+    from datumaro.components.annotation import Mask, Polygon
+    m = np.zeros((40, 50), np.uint8)
+    m[10:30, 20:45] = 1
+    m[15:20, 30:35] = 0
+    poly = [2.5, 3.25, 18.75, 4.0, 10.0, 20.5]
+    seg = Dataset.from_iterable([DatasetItem(id="seg_0", subset="default",
+                                             media=Image.from_numpy(np.zeros((40, 50, 3), np.uint8)),
+                                             annotations=[Polygon(poly, label=0, id=1), Mask(m, label=1, id=2),
+                                                          Bbox(30.5, 1.25, 10.0, 5.5, label=2, id=3)])],
+                                categories=labels)
+    out["exports"]["coco_seg"] = os.path.join(root, "coco_seg")
+    seg.export(out["exports"]["coco_seg"], "coco_instances", save_media=True)
+    out["seg"] = {"polygon": poly, "mask": np.flatnonzero(m).tolist()}
     print(json.dumps(out))
 """)
 
@@ -66,3 +81,16 @@ def test_we_read_datumaro_exports(dm_fmt, written):
     assert items == sorted(map(tuple, written["items"]))
     assert ds.items["width"].notna().all()
     peers.assert_same_boxes(peers.our_boxes(ds), peers.peer_boxes(written["boxes"]))
+
+
+def test_we_read_datumaro_coco_polygons_and_masks(written):
+    from annowidgets.formats import coco_rle
+
+    ds = aw.load(written["exports"]["coco_seg"])
+    a = ds.annotations.set_index("type")
+    assert sorted(a.index) == ["bbox", "mask", "polygon"]
+    assert a.loc["polygon", "label"] == "car" and a.loc["mask", "label"] == "person"
+    assert max(abs(p - q) for p, q in zip(a.loc["polygon", "points"], written["seg"]["polygon"], strict=True)) <= peers.TOL
+    assert np.flatnonzero(coco_rle.decode(a.loc["mask", "mask"])).tolist() == written["seg"]["mask"]  # hole kept
+    assert [a.loc["mask", k] for k in "xywh"] == [20.0, 10.0, 25.0, 20.0]
+    assert [a.loc["bbox", k] for k in "xywh"] == pytest.approx([30.5, 1.25, 10.0, 5.5], abs=peers.TOL)
