@@ -63,6 +63,7 @@ def test_every_format_declares_what_it_carries():
     for spec in registry.all_formats():
         assert spec.shapes, f"{spec.name} declares no shapes"
         assert set(spec.shapes) <= set(ANNOTATION_TYPES), f"{spec.name}: {set(spec.shapes) - set(ANNOTATION_TYPES)}"
+        assert spec.media and set(spec.media) <= {"image", "video", "audio", "text"}, spec.name
 
 
 @pytest.mark.parametrize("spec", WRITERS, ids=[s.name for s in WRITERS])
