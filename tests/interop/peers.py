@@ -33,7 +33,8 @@ IMAGES = [("train", "street_01.png", 96, 64), ("train", "street_02.png", 80, 60)
 
 
 def _rows(rng: np.random.Generator, item_id: int, w_img: int, h_img: int) -> list[dict]:
-    """Two boxes, a triangle and a notched mask, apart from each other so masks don't overlap."""
+    """Two boxes in the top half, a triangle bottom-left and a notched mask bottom-right (the three
+    kinds apart, so rasterised they don't cover each other; with this seed the boxes don't either)."""
     rows = []
     for label in ("car", "person"):
         w, h = np.round(rng.uniform(6, w_img / 3, 2) * [1, h_img / w_img], 2) + [0.25, 0.5]
