@@ -381,7 +381,7 @@ def write_masks(ds, sink, ctx, rows: pd.DataFrame, items: pd.DataFrame, ids: pd.
     pos = pd.Series(np.arange(len(items)), index=items["item_id"].to_numpy())
     rows = rows.assign(_cls=class_ids, _pos=rows["item_id"].map(pos).to_numpy())
     rows = rows.sort_values(["_pos"], kind="stable")
-    done, no_size, too_many, bad = set(), [], [], []
+    done, no_size, too_many, bad, hidden = set(), [], [], [], []
     groups = list(rows.groupby("_pos", sort=False))
     for k, (p, grp) in enumerate(groups):
         width, height = widths[p], heights[p]
@@ -403,6 +403,9 @@ def write_masks(ds, sink, ctx, rows: pd.DataFrame, items: pd.DataFrame, ids: pd.
         except ValueError:
             bad.extend(grp["ann_id"].tolist())
             continue
+        # an instance whose every pixel a later shape (higher z_order) painted over is gone
+        seen = np.bincount(inst_map.ravel(), minlength=256)[inst] > 0
+        hidden.extend(grp["ann_id"].to_numpy()[~seen & (inst > 0)].tolist())
         rel = ids.iloc[p]
         if len(colors) <= 256:
             sink.write_bytes(f"SegmentationClass/{rel}.png", encode_index_png(cls_map, colors))
@@ -415,4 +418,6 @@ def write_masks(ds, sink, ctx, rows: pd.DataFrame, items: pd.DataFrame, ids: pd.
     ctx.report.add("annotations", no_size, "item has no known width/height, shape not rasterised")
     ctx.report.add("annotations", too_many, "more than 255 instances in one image, left out of SegmentationObject")
     ctx.report.add("annotations", bad, "mask size differs from the image size, not rasterised")
+    ctx.report.add("annotations", hidden, "no pixel of it left in SegmentationObject (covered by shapes painted "
+                   "over it in z_order, or smaller than a pixel)")
     return done

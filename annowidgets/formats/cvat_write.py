@@ -20,6 +20,7 @@ from ..core import masks as _masks
 from ..core import tracks as _tracks
 from ..core.dataset import Dataset
 from ..core.io import Sink
+from ._carry import report_predictions_as_shapes
 from ._media import copy_media
 
 SHAPE_TAG = {"bbox": "box", "polygon": "polygon", "polyline": "polyline", "points": "points", "ellipse": "ellipse",
@@ -352,6 +353,7 @@ def _supported(ds: Dataset, ctx, flavour: str) -> pd.DataFrame:
         a = a[~tags]
     orphan = ~a["item_id"].isin(ds.items["item_id"])
     ctx.report.add_mask("annotations", a, orphan, "annotation of an item that does not exist", key="ann_id")
+    report_predictions_as_shapes(ctx.report, a[~orphan], "CVAT XML")
     return a[~orphan]
 
 

@@ -29,6 +29,7 @@ import orjson
 from ..core.dataset import Dataset
 from ..core.errors import FormatError
 from ..core.io import Source
+from ._carry import report_attributes
 from .label_studio import head
 from .ls_config import load_config
 from .ls_read import Reader, parse_json
@@ -117,6 +118,7 @@ def _report(ds: Dataset, report) -> None:
                     key="ann_id")
     report.add_mask("annotations", a, (ok & a["parent_id"].notna()).to_numpy(), "parent links are not kept",
                     key="ann_id")
+    report_attributes(report, a[ok.to_numpy(dtype=bool)], "Label Studio's flat formats")
 
 
 def _tasks_for_flat(ds: Dataset, ctx) -> list:
@@ -371,7 +373,7 @@ def _detect_csv(sep: bytes) -> callable:
     return detect
 
 
-FLAT_SHAPES = ("bbox", "polygon", "points", "ellipse", "mask", "tag", "text", "span", "segment", "taxonomy",
+FLAT_SHAPES = ("bbox", "polygon", "polyline", "points", "ellipse", "mask", "tag", "text", "span", "segment", "taxonomy",
                "rating", "number", "datetime", "other")
 register(FormatSpec(name="JSON_MIN", aliases=("Label Studio JSON_MIN", "json-min"), read=read_json_min,
                     write=write_json_min, detect=detect_json_min, shapes=FLAT_SHAPES,

@@ -19,6 +19,7 @@ import pandas as pd
 from ..core.dataset import Dataset
 from ..core.io import Sink, Source
 from . import _voc_common as vc
+from ._carry import report_scores
 from ._media import copy_media
 from .registry import FormatSpec, WriteContext, register
 from .voc import _ann_with_pos, _prepare_items, find_root, read_voc
@@ -41,6 +42,7 @@ def write_segmentation_mask(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     rows = a[paintable]
     has_attrs = rows["attributes"].map(lambda d: bool(d) if isinstance(d, dict) else False).astype(bool)
     report.add("annotations", rows["ann_id"][has_attrs.to_numpy()], "Segmentation mask carries no attributes")
+    report_scores(report, rows, "Segmentation mask")
     entries = vc.labelmap_from_dataset(ds, extra_names=pd.unique(rows["label"]).tolist())
     entries = [(n, c, [], []) for n, c, _, _ in entries]  # this format has no parts or actions
     vc.write_masks(ds, sink, ctx, rows, items, ids, entries, progress=(0.05, 0.9))

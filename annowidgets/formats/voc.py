@@ -38,6 +38,7 @@ from ..core.dataset import Dataset
 from ..core.errors import FormatError, UnsafeInputError
 from ..core.io import Sink, Source
 from . import _voc_common as vc
+from ._carry import report_attributes
 from ._media import copy_media
 from .registry import FormatSpec, WriteContext, register
 
@@ -857,6 +858,7 @@ def write_ls_voc(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     other = a[(a["type"] != "bbox").to_numpy()]
     for t, g in other.groupby("type"):
         report.add("annotations", g["ann_id"], f"{t} is not carried by Label Studio's VOC (rectangles only)")
+    report_attributes(report, boxes, "Label Studio's VOC")
     x0, y0, x1, y1, rot = _boxes(boxes, rotated)
     ids_b = boxes["ann_id"]
     if rotated == "enclosing":

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..core import geometry
+from ._carry import report_attributes
 from .yolo_common import Lines, export_sizes, format_ragged, format_rows, select_rows
 
 
@@ -44,6 +45,7 @@ def prepare(ds, ctx, classes: list[str], types: tuple[str, ...]) -> tuple[Rows, 
     ctx.report.add_mask("annotations", a, wrong & (a["parent_id"].isna().to_numpy()),
                         f"{ctx.format} carries only {', '.join(types)}", key="ann_id")
     a = a[~wrong]
+    report_attributes(ctx.report, a, ctx.format)
     pos = pd.Index(items["item_id"]).get_indexer(a["item_id"])
     need = np.zeros(len(items), dtype=bool)
     need[pos[pos >= 0]] = True
