@@ -324,7 +324,12 @@ class Project(_Node):
                 info = _media.video_info(urls[0], opts)
                 stop = info["frames"] - 1 if stop_frame is None else min(stop_frame, info["frames"] - 1)
                 mframes = list(range(start_frame, stop + 1, frame_step))
-                items = pd.DataFrame({"name": [f"frame_{i:06d}" for i in range(len(mframes))], "media": urls[0],
+                if not mframes:
+                    raise ValueError(f"{urls[0]}: no frames in {start_frame}..{stop} (the video has "
+                                     f"{info['frames']} frames)")
+                stop = mframes[-1]  # CVAT's stop_frame is the last frame taken
+                # CVAT names video frames after their number in the video: frame_%06d
+                items = pd.DataFrame({"name": [f"frame_{i:06d}" for i in mframes], "media": urls[0],
                                       "media_frame": mframes, "width": info["width"], "height": info["height"],
                                       "kind": "video_frame"})
                 mode, filt = "interpolation", (f"step={frame_step}" if frame_step != 1 else "")

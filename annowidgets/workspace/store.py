@@ -205,6 +205,9 @@ def load_scope(conn: sqlite3.Connection, scope: Scope, project_id: int, media_ro
             jobs = read_jobs(conn, "id = ?", (scope.id,))
     finally:
         conn.execute("COMMIT")
+    if scope.level != "project" and len(items):
+        items["frame"] = absolute_frames(items, tasks)
+        anns["frame"] = anns["item_id"].map(pd.Series(items["frame"].to_numpy(), index=items["item_id"].to_numpy()))
     if scope.level == "project" and len(items):
         tasks_sorted = tasks.sort_values(["subset", "task_id"])
         offset = tasks_sorted.groupby("subset", sort=False)["size"].transform(
@@ -214,6 +217,27 @@ def load_scope(conn: sqlite3.Connection, scope: Scope, project_id: int, media_ro
         anns["frame"] = anns["item_id"].map(pd.Series(items["frame"].to_numpy(), index=items["item_id"].to_numpy()))
     return Dataset(items=items, annotations=anns, sets=sets, relations=rels, labels=labels, tasks=tasks,
                    jobs=jobs, media_root=media_root)
+
+
+def absolute_frames(items: pd.DataFrame, tasks: pd.DataFrame) -> pd.Series:
+    """Task-relative frame indexes as CVAT's absolute frame numbers: ``start_frame + i * step``.
+
+    The database keeps frames 0..size-1 per task (jobs are ranges of those); a video task
+    started at frame 10 with ``step=3`` shows its frames as 10, 13, 16… as CVAT does in
+    ``<image id>`` and track frames. Image tasks start at 0 with step 1, so nothing changes.
+    """
+    t = tasks.set_index("task_id")
+    start = items["task"].map(t["start_frame"].fillna(0)).fillna(0).astype("int64")
+    step = items["task"].map(t["frame_filter"].map(frame_step)).fillna(1).astype("int64")
+    return (start + items["frame"].astype("int64") * step).astype("Int64")
+
+
+def frame_step(frame_filter) -> int:
+    """The ``step=N`` of a CVAT frame filter (1 when absent)."""
+    import re
+
+    m = re.search(r"step\s*=\s*(\d+)", frame_filter if isinstance(frame_filter, str) else "")
+    return int(m.group(1)) if m else 1
 
 
 # -- writing ---------------------------------------------------------------------------------

@@ -276,12 +276,13 @@ def import_annotations(ws, level: str, ident: int, ds: Dataset, progress: Progre
     project_id = ws._project_of(level, ident)
     with transaction(ws.conn) as conn:
         scope = store.Scope.of(conn, level, ident)
-        if level == "project":
-            scope_items = store.read_items(conn, scope)
-            ds_items = ds.items
-        else:
-            scope_items = store.read_items(conn, scope)
-            ds_items = ds.items
+        scope_items = store.read_items(conn, scope)
+        ds_items = ds.items
+        if level != "project":  # frame numbers as the scope exports them (CVAT's absolute numbers)
+            task_ids = tuple(int(x) for x in pd.unique(scope_items["task"]))
+            tasks = store.read_tasks(conn, f"id IN ({','.join('?' * len(task_ids))})", task_ids) if task_ids \
+                else schema.empty("tasks")
+            scope_items = scope_items.assign(frame=store.absolute_frames(scope_items, tasks))
         mapping = match_items(ds_items, scope_items, by_subset=level == "project")
         annotated = ds.annotations["item_id"].unique()
         unmatched = mapping[mapping.isna() & mapping.index.isin(annotated)]
