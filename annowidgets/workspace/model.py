@@ -23,10 +23,7 @@ from . import db, store, transfer
 from . import media as _media
 from .migrations import WORKSPACE
 from .requests import DEFAULT_TTL, Request, RequestStore, Worker
-
-#: CVAT's palette for labels created without a colour.
-PALETTE = ("#fa3253", "#24b353", "#3d3df5", "#ff6a4d", "#34d1b7", "#ff00cc", "#83e070", "#b83df5", "#fafa37",
-           "#33ddff", "#ddff33", "#8c78f0", "#ff6037", "#aaf0d1", "#c08040", "#5986b3")
+from .transfer import PALETTE
 
 
 def _now() -> str:

@@ -30,6 +30,10 @@ from .segments import segments
 
 Progress = Callable[[float, str], None]
 
+#: CVAT's palette for labels created without a colour.
+PALETTE = ("#fa3253", "#24b353", "#3d3df5", "#ff6a4d", "#34d1b7", "#ff00cc", "#83e070", "#b83df5", "#fafa37",
+           "#33ddff", "#ddff33", "#8c78f0", "#ff6037", "#aaf0d1", "#c08040", "#5986b3")
+
 
 def _noop(fraction: float, message: str = "") -> None:
     pass
@@ -249,6 +253,9 @@ def settle_labels(conn, project_id: int, ds: Dataset) -> Dataset:
         missing = [n for n in want if n not in set(rows["name"])]
         if missing:
             rows = pd.concat([rows, schema.conform("labels", {"name": missing})], ignore_index=True)
+        rows = rows.reset_index(drop=True)
+        no_colour = rows["color"].isna()
+        rows.loc[no_colour, "color"] = [PALETTE[i % len(PALETTE)] for i in range(int(no_colour.sum()))]
         store.insert_labels(conn, project_id, rows)
         return ds
     missing = [n for n in want if n not in have and n != "background"]
