@@ -141,9 +141,14 @@ class _Node:
         op = "export:dataset" if save_images else "export:annotations"
         location, _, owned = transfer.export_location(self._ws, self._ws._project_of(self.level, self.id), target,
                                                       storage)
-        return self._ws._submit(op, self.level, self.id, spec.name, location, owned,
-                                lambda p: (transfer.export_scope(self._ws, self.level, self.id, spec.name, save_images,
-                                                                 name, target, storage, p), None, "exported"))
+        def run(progress):
+            result = transfer.export_scope(self._ws, self.level, self.id, spec.name, save_images, name, target,
+                                           storage, progress)
+            # what the format could not carry goes into the request's message (a LossWarning
+            # raised in a background thread would never reach the notebook)
+            return str(result), None, "exported" + (f"; {result.loss.summary()}" if result.loss else "")
+
+        return self._ws._submit(op, self.level, self.id, spec.name, location, owned, run)
 
     def import_annotations(self, source: str, format: str | None = None, storage: str | None = None,
                            **options) -> Request:

@@ -22,6 +22,7 @@ from fsspec.core import url_to_fs
 from ..core import schema
 from ..core.dataset import Dataset
 from ..core.errors import AnnowidgetsError
+from ..core.loss import ExportResult
 from ..formats import registry
 from . import media as _media
 from . import store
@@ -168,8 +169,9 @@ def _localize_media(ws, ds: Dataset, folder: str, progress: Progress) -> None:
 
 
 def export_scope(ws, level: str, ident: int, format: str, save_images: bool, name: str | None,
-                 target: str | None, storage: str | None, progress: Progress = _noop) -> str:
-    """Write the scope as ``format``; return the archive's path or URL."""
+                 target: str | None, storage: str | None, progress: Progress = _noop) -> ExportResult:
+    """Write the scope as ``format``; return the archive's path or URL, with ``.loss`` saying
+    what the format could not carry."""
     spec = registry.get(format)
     if spec.write is None:
         raise ValueError(f"format {spec.name!r} cannot be exported")
@@ -187,8 +189,8 @@ def export_scope(ws, level: str, ident: int, format: str, save_images: bool, nam
             _localize_media(ws, ds, tmp, lambda f, m="": progress(0.3 + 0.1 * f, m))
         result = registry.export(ds, folder, spec.name, save_images=save_images, name=name,
                                  storage_options=options or None,
-                                 progress=lambda f, m="": progress(0.4 + 0.6 * f, m or "writing"))
-    return str(result)
+                                 progress=lambda f, m="": progress(0.4 + 0.6 * f, m or "writing"), warn=False)
+    return result
 
 
 # -- matching -------------------------------------------------------------------------------
