@@ -120,11 +120,13 @@ class _Node:
 
     @property
     def annotations(self) -> pd.DataFrame:
-        return self.dataset().annotations
+        """This scope's annotations (every source), frames numbered as its export numbers them."""
+        return transfer.scope_dataset(self._ws, self.level, self.id, fill_sizes=False).annotations
 
     @property
     def items(self) -> pd.DataFrame:
-        return self.dataset().items
+        """This scope's items; image sizes still unknown are read from the headers and cached."""
+        return transfer.scope_dataset(self._ws, self.level, self.id, annotations=False).items
 
     def export(self, format: str, save_images: bool = False, name: str | None = None, target: str | None = None,
                storage: str | None = None) -> Request:

@@ -181,18 +181,20 @@ def read_jobs(conn: sqlite3.Connection, where: str, params) -> pd.DataFrame:
     return schema.conform("jobs", df)
 
 
-def load_scope(conn: sqlite3.Connection, scope: Scope, project_id: int, media_root: str | None = None) -> Dataset:
+def load_scope(conn: sqlite3.Connection, scope: Scope, project_id: int, media_root: str | None = None,
+               annotations: bool = True) -> Dataset:
     """The job, task or project as a :class:`Dataset` (annotations of every source).
 
     A project keeps its tasks apart by subset as CVAT does: frame numbers are offset per
-    subset (tasks ordered by id) so they stay unique within it.
+    subset (tasks ordered by id) so they stay unique within it. ``annotations=False`` reads
+    the hierarchy and items only (``task.items`` need not load a million boxes).
     """
     conn.execute("BEGIN")  # one snapshot for all the reads, so a concurrent import is seen whole or not at all
     try:
         items = read_items(conn, scope)
-        anns = read_annotations(conn, scope)
-        sets = read_sets(conn, scope)
-        rels = read_relations(conn, scope)
+        anns = read_annotations(conn, scope) if annotations else schema.empty("annotations")
+        sets = read_sets(conn, scope) if annotations else None
+        rels = read_relations(conn, scope) if annotations else None
         labels = read_labels(conn, project_id)
         if scope.level == "project":
             tasks = read_tasks(conn, "project_id = ?", (project_id,))

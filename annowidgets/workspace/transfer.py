@@ -93,12 +93,12 @@ def import_location(ws, project_id: int, source: str, storage: str | None) -> tu
 
 
 # -- export ------------------------------------------------------------------------------------
-def scope_dataset(ws, level: str, ident: int, fill_sizes: bool = True) -> Dataset:
+def scope_dataset(ws, level: str, ident: int, fill_sizes: bool = True, annotations: bool = True) -> Dataset:
     """The job, task or project as a Dataset, sizes read (and cached) where still unknown."""
     conn = ws.conn
     scope = store.Scope.of(conn, level, ident)
     project_id = ws._project_of(level, ident)
-    ds = store.load_scope(conn, scope, project_id)
+    ds = store.load_scope(conn, scope, project_id, annotations=annotations)
     if fill_sizes:
         fill_item_sizes(ws, ds.items)
     name = conn.execute(f"SELECT {'name' if level != 'job' else 'NULL'} FROM "
@@ -205,9 +205,12 @@ def _base(names: pd.Series) -> pd.Series:
 def match_items(incoming: pd.DataFrame, scope_items: pd.DataFrame, by_subset: bool) -> pd.Series:
     """Map incoming ``item_id`` -> database ``item_id``: by name, then id, then frame number.
 
-    Names match exactly, then without extension, then by base name without extension when
-    that is unique in the scope. With ``by_subset`` (a project) names are first matched
-    within the same subset. Unmatched incoming items map to NA.
+    As CVAT's ``match_dm_item``: the name (path as uploaded) matches exactly, then the id
+    (Datumaro's item id: the path without extension), then the base name without extension
+    when that is unique in the scope, then the frame number (CVAT's absolute frame, the
+    ``<image id>``). With ``by_subset`` (a project) names are first matched within the same
+    subset. Our own integer ``item_id`` is never matched: a reader numbers items 0..N-1, and
+    those numbers would land on unrelated rows of the database. Unmatched items map to NA.
     """
     out = pd.Series(pd.NA, index=incoming["item_id"].to_numpy(), dtype="Int64")
 
@@ -228,8 +231,6 @@ def match_items(incoming: pd.DataFrame, scope_items: pd.DataFrame, by_subset: bo
         keys = [(inc_sub + a, db_sub + b) for a, b in keys] + keys
     for a, b in keys:
         by_key(a.reset_index(drop=True), b.reset_index(drop=True))
-    by_key(incoming["item_id"].astype("Int64").reset_index(drop=True), scope_items["item_id"].astype("Int64")
-           .reset_index(drop=True))
     by_key(incoming["frame"].astype("Int64").reset_index(drop=True), scope_items["frame"].astype("Int64")
            .reset_index(drop=True))
     return out

@@ -301,3 +301,15 @@ def test_sink_is_atomic_for_the_workspace_too(tmp_path):
         s.write_bytes("x", b"1")
         raise RuntimeError
     assert os.listdir(tmp_path) == []
+
+
+def test_reader_item_ids_never_match_database_rows(setup):
+    """Readers number items 0..N-1; the workspace's rows are numbered from 1 across tasks.
+    Matching those would shift every frame by one, so unmatched names fall to frame numbers."""
+    ws, p, t = setup
+    new = annotations_for(["x0.png", "x1.png", "x2.png"], per_item=1)  # item ids 0, 1, 2
+    new.items["frame"] = [5, 6, 7]
+    transfer.import_annotations(ws, "task", t.id, new)
+    a = t.annotations.sort_values("frame")
+    assert a["frame"].tolist() == [5, 6, 7]
+    assert [x["name"] for x in a["attributes"]] == ["x0.png", "x1.png", "x2.png"]
