@@ -132,7 +132,8 @@ class _Node:
                storage: str | None = None) -> Request:
         """Export annotations (or the dataset, with ``save_images``) in the background.
 
-        ``target``: a folder or archive URL (any fsspec URL); ``storage``: the name of an
+        ``target``: a folder or archive URL (any fsspec URL), or ``"local"`` for
+        ``<workspace>/exports`` whatever the project's default; ``storage``: the name of an
         attached storage (``target`` is then a path inside it); neither: the project's
         default target storage, else ``<workspace>/exports``. ``name``: the archive name,
         else CVAT's default ``<level>_<id>_<annotations|dataset>_<timestamp>_<format>.zip``.

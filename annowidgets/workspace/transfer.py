@@ -61,8 +61,11 @@ def export_location(ws, project_id: int, target: str | None, storage: str | None
     ``storage`` names an attached storage (``target`` is then a path inside it); a bare
     ``target`` URL gets the options of the attached storage it lies in; no target means the
     project's default target storage, or ``<workspace>/exports`` (``owned``: results there
-    are deleted when the request expires).
+    are deleted when the request expires). ``target="local"`` is CVAT's ``location=local``:
+    ``<workspace>/exports`` even when the project's default target is a cloud storage.
     """
+    if storage is None and target == "local":
+        return os.path.join(ws.path, "exports"), {}, True
     if storage is not None:
         st = ws.storage(storage)
         return (posixpath.join(st.url, target) if target else st.url), st.options, False

@@ -294,6 +294,8 @@ def test_export_to_attached_storage_and_import_from_it(setup, tmp_path):
     transfer.import_annotations(ws, "task", t.id, annotations_for(NAMES[:1]))
     t.import_annotations("x.zip").wait()  # a bare name is looked up in the default source storage
     assert len(t.annotations) == 30
+    local = t.export(format=NAME, target="local").wait()  # CVAT's location=local beats the default
+    assert os.path.dirname(local) == os.path.join(ws.path, "exports")
 
 
 def test_sink_is_atomic_for_the_workspace_too(tmp_path):
