@@ -246,14 +246,19 @@ def used_labels(ds: Dataset) -> list[str]:
     return names + extra
 
 
-def settle_labels(conn, project_id: int, ds: Dataset) -> Dataset:
+def settle_labels(conn, project_id: int, ds: Dataset, declared: bool = True) -> Dataset:
     """Create the dataset's labels if the project has none, else check them (CVAT's rule).
 
-    ``background`` is the one label a dataset may carry that the project lacks; its
-    annotations are dropped, as CVAT does. Returns the dataset without them.
+    ``declared``: a dataset import checks every label the input declares (CVAT compares
+    the dataset's categories); an annotation import checks only the labels its annotations
+    use, as CVAT maps each shape's label (a VOC labelmap listing all 20 VOC classes must not
+    block boxes of two of them). ``background`` is the one label a dataset may carry that
+    the project lacks; its annotations are dropped, as CVAT does. Returns the dataset
+    without them.
     """
     have = set(store.read_labels(conn, project_id)["name"])
-    want = used_labels(ds)
+    want = used_labels(ds) if declared or not have else \
+        [n for n in pd.unique(ds.annotations["label"]) if n]
     if not have:
         rows = ds.labels.drop_duplicates("name") if len(ds.labels) else schema.empty("labels")
         missing = [n for n in want if n not in set(rows["name"])]
@@ -304,7 +309,7 @@ def import_annotations(ws, level: str, ident: int, ds: Dataset, progress: Progre
             raise ImportMismatchError(
                 f"{len(names)} annotated item(s) of the input match no frame of {level} {ident} "
                 f"(matched by name, then id, then frame number): {_listing(names)}")
-        ds = settle_labels(conn, project_id, ds)
+        ds = settle_labels(conn, project_id, ds, declared=False)
         progress(0.1, "replacing annotations")
         store.delete_annotations(conn, scope)
         task_of = pd.Series(scope_items["task"].to_numpy(), index=scope_items["item_id"].to_numpy())

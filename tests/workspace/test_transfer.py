@@ -315,3 +315,14 @@ def test_reader_item_ids_never_match_database_rows(setup):
     a = t.annotations.sort_values("frame")
     assert a["frame"].tolist() == [5, 6, 7]
     assert [x["name"] for x in a["attributes"]] == ["x0.png", "x1.png", "x2.png"]
+
+
+def test_annotation_import_checks_the_labels_used_dataset_import_those_declared(setup, tmp_path):
+    ws, p, t = setup
+    ds = annotations_for(NAMES[:2], per_item=1)  # uses 'car' only
+    ds.labels = pd.DataFrame({"name": ["car", "person", "aeroplane", "bicycle"]})  # a VOC-like label map
+    t.import_annotations(archive(ds, tmp_path / "a.zip")).wait()
+    assert len(t.annotations) == 2 and list(p.labels["name"]) == ["car", "person"]
+    r = p.import_dataset(archive(ds, tmp_path / "d.zip"))
+    with pytest.raises(RequestFailed, match="'aeroplane', 'bicycle'"):
+        r.wait()
