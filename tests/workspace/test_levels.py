@@ -56,6 +56,15 @@ def test_job_and_task_operations(project, tmp_path):
         a = train.annotations
         assert a[a["frame"].isin(frames)].groupby("frame").size().tolist() == [1] * len(frames)
     assert len(val.annotations) == 4  # other tasks untouched
+    # a bare annotations.xml (no archive), as in task.jobs[0].import_annotations("annotations.xml")
+    first = train.jobs[0]
+    transfer.import_annotations(ws, "job", first.id, annotations_for(["tr000.png"], per_item=3))
+    with zipfile.ZipFile(first.export(format=CVAT, target=str(tmp_path / "j0")).wait()) as z:
+        (tmp_path / "annotations.xml").write_bytes(z.read("annotations.xml"))
+    transfer.import_annotations(ws, "job", first.id, annotations_for(["tr001.png"], per_item=1))
+    first.import_annotations(str(tmp_path / "annotations.xml")).wait()  # format detected from the XML
+    a = train.annotations
+    assert a[a["frame"] < 3]["frame"].tolist() == [0, 0, 0]
 
 
 def test_project_operations(project, tmp_path):

@@ -61,8 +61,13 @@ def test_export_to_s3_and_import_back(ws, images, s3, tmp_path):
 
     # a named storage plus a file name, and a bare URL (options found by its prefix)
     t.jobs[0].export(format=NAME, storage="cloud", name="job0.zip").wait()
+    bare = p.export(format=NAME, target="s3://bucket/exports/bare/").wait()
     fs.invalidate_cache()
     assert fs.exists("bucket/exports/job0.zip")
+    assert bare.startswith(f"s3://bucket/exports/bare/project_{p.id}_annotations_") and fs.exists(bare)
+    transfer.import_annotations(ws, "task", t.id, annotations_for(names[:1], per_item=1))
+    t.import_annotations("job0.zip", storage="cloud").wait()  # a storage plus a file name: the job's frames
+    assert sorted(set(t.annotations["frame"])) == [0, 1, 2, 3, 4]
     transfer.import_annotations(ws, "task", t.id, annotations_for(names[:1], per_item=1))
     t.import_annotations(url, format=NAME).wait()  # a URL inside an attached storage
     assert geometry(t.annotations) == before
