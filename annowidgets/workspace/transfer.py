@@ -141,11 +141,14 @@ def _frames_to_png(ds: Dataset, folder: str, progress: Progress) -> None:
     mframe = rows["media_frame"] if "media_frame" in rows else rows["frame"]
     new_media = pd.Series(index=rows.index, dtype=object)
     done, total = 0, len(rows)
-    for url, group in rows.groupby("media", sort=False):
+    for (task, url), group in rows.groupby([rows["task"].fillna(-1), "media"], sort=False):
+        # one folder per task: a project's subsets each number their frames from 0
+        sub = os.path.join(folder, str(int(task)))
+        os.makedirs(sub, exist_ok=True)
         wanted = dict(zip(mframe[group.index].astype(int), group.index, strict=True))
         for n, image in _media.video_frames(url, wanted.keys()):
             idx = wanted[n]
-            path = os.path.join(folder, f"frame_{int(ds.items.at[idx, 'frame']):06d}.PNG")
+            path = os.path.join(sub, f"frame_{int(ds.items.at[idx, 'frame']):06d}.PNG")
             image.save(path, format="PNG")
             new_media[idx] = path
             done += 1

@@ -206,3 +206,24 @@ def test_missing_pyav_is_a_clear_error(ws, video, monkeypatch):
     monkeypatch.setitem(sys.modules, "av", None)
     with pytest.raises(ImportError, match=r"annowidgets\[video\]"):
         ws.create_project("p").create_task("clip", media=video)
+
+
+def test_project_export_of_video_tasks_keeps_each_subsets_frames(ws, video, reference, tmp_path):
+    from PIL import Image
+
+    p = ws.create_project("p", labels=["car"])
+    p.create_task("early", media=video, subset="train", stop_frame=3)
+    p.create_task("late", media=video, subset="val", start_frame=20, stop_frame=23)
+    out = p.export(format="CVAT for images 1.1", save_images=True, target=str(tmp_path)).wait()
+    with zipfile.ZipFile(out) as z:
+        pngs = sorted(n for n in z.namelist() if n.startswith("images/"))
+        assert pngs == [f"images/{s}/frame_{i:06d}.PNG" for s in ("train", "val") for i in range(4)]
+        for subset, first in (("train", 0), ("val", 20)):  # each subset's own pixels, no overwrite
+            im = Image.open(io.BytesIO(z.read(f"images/{subset}/frame_000001.PNG"))).convert("RGB")
+            assert np.array_equal(np.asarray(im), reference[first + 1])
+    back = aw.load(out)  # the reader finds each subset's frames again
+    assert back.items["media"].str.contains(r"images/(?:train|val)/frame_\d{6}\.PNG::").all()
+    q = ws.create_project("q")
+    q.import_dataset(out).wait()
+    assert [(t.name, t.size) for t in q.tasks] == [("train", 4), ("val", 4)]
+    assert np.array_equal(np.asarray(q.tasks[1].frame(2)), reference[22])
