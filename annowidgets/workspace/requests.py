@@ -254,6 +254,12 @@ class Request:
         return self._row()["operation"]
 
     @property
+    def target(self) -> str:
+        """What the request works on, as ``"<level> <id>"`` (e.g. ``"task 7"``)."""
+        r = self._row()
+        return f"{r['level']} {r['target_id']}"
+
+    @property
     def status(self) -> str:
         return self._row()["status"]
 

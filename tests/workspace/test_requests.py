@@ -63,6 +63,7 @@ def test_statuses_progress_and_timestamps(one_worker, tmp_path):
     seen = []
     until(lambda: seen.append(a.progress) or a.progress > 0.45)
     assert a.status == "started" and b.status == "queued"  # one worker: b waits its turn
+    assert a.target == f"task {t.id}" and a.format == SLOW and a.operation == "export:annotations"
     assert 0.4 < a.progress < 1.0 and a.message.startswith("working")
     table = ws.requests().set_index("id")
     assert table.loc[[a.id, b.id], "status"].tolist() == ["started", "queued"]
