@@ -101,6 +101,8 @@ def test_cancel_a_queued_request_never_runs_it(one_worker, tmp_path):
     until(lambda: a.status == "started")
     b.cancel()
     assert b.status == "cancelled" and b.started is None
+    row = ws.requests().set_index("id").loc[b.id]
+    assert row["expiry"] - row["finished"] == pd.Timedelta(hours=24)  # it expires like any other
     GATE.set()
     a.wait()
     with pytest.raises(RequestCancelled):
