@@ -31,7 +31,7 @@ KILLED_IMPORT = """
     import sys, time
     import tests.workspace.jsonfmt
     from annowidgets.workspace import Workspace, store
-    store.CHUNK = 500  # small chunks: the import is killed between two of them
+    store.CHUNK = 250  # small chunks: the import is killed between two of them
     real = store.insert
     def slow(conn, table, columns, progress=None, what=""):
         # the real insert, then a pause per chunk so the parent surely kills us mid-transaction
@@ -58,7 +58,7 @@ def test_killed_import_leaves_the_workspace_unchanged(tmp_path):
     ds0.items["media"] = str(tmp_path / "imgs" / "img000.png")
     t = p.create_task_from(ds0, name="big", segment_size=100)
     before = geometry(t.annotations)
-    big = annotations_for(names, per_item=10)  # 2,000 annotations: 4 chunks of 500
+    big = annotations_for(names, per_item=10)  # 2,000 annotations: 8 chunks of 250, 0.5 s apart
     src = str(transfer_archive(big, tmp_path / "big.zip"))
     ws.close()
 
