@@ -326,3 +326,15 @@ def test_annotation_import_checks_the_labels_used_dataset_import_those_declared(
     r = p.import_dataset(archive(ds, tmp_path / "d.zip"))
     with pytest.raises(RequestFailed, match="'aeroplane', 'bicycle'"):
         r.wait()
+
+
+def test_copied_media_never_leaves_the_workspace(ws, images, tmp_path):
+    """Item names and subsets come from the input; '..' in them must not place files outside."""
+    ds = annotations_for(["../../../escape.png", "/abs/olute.png"], per_item=1)
+    ds.items["subset"] = ["../..", "train"]
+    ds.items["media"] = [str(images / "img000.png"), str(images / "img001.png")]
+    p = ws.create_project_from(ds, copy_media=True)
+    media = [m for t in p.tasks for m in t.items["media"]]
+    root = os.path.join(ws.path, "media") + os.sep
+    assert len(media) == 2 and all(os.path.abspath(m).startswith(root) and os.path.exists(m) for m in media)
+    assert not (tmp_path / "escape.png").exists() and not list(tmp_path.parent.glob("escape.png"))
