@@ -93,3 +93,17 @@ def test_task_from_s3_media(ws, s3):
     assert items["width"].tolist() == [32] * 4
     assert items["media"].str.startswith("s3://bucket/media/").all()
     assert t.frame(2).size == (32, 24)
+
+
+def test_video_task_from_s3(ws, s3, tmp_path):
+    pytest.importorskip("av")
+    from .test_video import make_video
+
+    fs, opts = s3
+    fs.put(make_video(tmp_path / "clip.mp4", n=12), "bucket/videos/clip.mp4")
+    ws.attach_storage("videos", "s3://bucket/videos", **opts)
+    t = ws.create_project("p", labels=["car"]).create_task("remote", media="s3://bucket/videos/clip.mp4",
+                                                          start_frame=2, frame_step=2)
+    assert t.mode == "interpolation" and t.size == 5  # frames 2, 4, ... 10
+    im = t.frame(3)  # frame 8, read through s3fs with the storage's credentials
+    assert im.size == (64, 48) and abs(int(im.getpixel((5, 5))[0]) - 64) <= 4

@@ -227,3 +227,10 @@ def test_project_export_of_video_tasks_keeps_each_subsets_frames(ws, video, refe
     q.import_dataset(out).wait()
     assert [(t.name, t.size) for t in q.tasks] == [("train", 4), ("val", 4)]
     assert np.array_equal(np.asarray(q.tasks[1].frame(2)), reference[22])
+
+
+def test_video_copied_into_the_workspace(ws, video, reference):
+    t = ws.create_project("p").create_task("clip", media=video, copy=True, stop_frame=5)
+    (url,) = set(t.items["media"])
+    assert url.startswith(ws.path) and url.endswith("clip.mp4")
+    assert np.array_equal(np.asarray(t.frame(5)), reference[5])
