@@ -70,3 +70,31 @@ def test_project_round_trip_keeps_subsets_and_matches_names_per_subset(ws, proje
     p.import_annotations(project_export, format="CVAT for images 1.1").wait()
     assert {t.subset: len(t.annotations) for t in tasks} == ws_before
     assert train.annotations.query("type == 'bbox'")["label"].tolist() == ["label1"]
+
+
+def test_video_task_takes_the_cvat_video_sample(ws, datumaro_dir, tmp_path):
+    """Datumaro's CVAT video sample (start_frame 10, step=3) imported into a task made from its
+    video: frames named frame_000010, frame_000013… match, and the tracks come back as written."""
+    pytest.importorskip("av")
+    root = datumaro_dir / "cvat_dataset"
+    xml = root / "for_video" / "annotations.xml"
+    if not (root / "test.mp4").exists() or not xml.exists():
+        pytest.skip("video sample missing")
+    p = ws.create_project("video")
+    t = p.create_task("v1", media=str(root / "test.mp4"), start_frame=10, stop_frame=19, frame_step=3)
+    assert t.items["name"].tolist() == ["frame_000010", "frame_000013", "frame_000016", "frame_000019"]
+    assert t.mode == "interpolation" and t.frame(3).size == (240, 180)
+    r = t.import_annotations(str(xml))  # the format is detected
+    r.wait()
+    a = t.annotations.sort_values(["track_id", "frame"])
+    assert a.groupby("track_id")["frame"].apply(list).to_dict() == {0: [10, 13, 16], 1: [10, 13], 2: [13, 16]}
+    assert list(p.labels["name"]) == ["klhg", "z U k", "II"]  # created from the file, spaces kept
+    out = t.export(format="CVAT for video 1.1", save_images=True, target=str(tmp_path)).wait()
+    with zipfile.ZipFile(out) as z:
+        assert sorted(n for n in z.namelist() if n.startswith("images/")) == [
+            f"images/frame_{i:06d}.PNG" for i in (10, 13, 16, 19)]
+        text = z.read("annotations.xml").decode()
+    assert "<start_frame>10</start_frame>" in text and "<frame_filter>step=3</frame_filter>" in text
+    for line in ('<box frame="16" keyframe="1" outside="1" occluded="0" xtl="8.00" ytl="7.00" xbr="14.00" '
+                 'ybr="17.00"', 'points="21.95,8.00;9.55,15.09;5.23,1.16"', '<attribute name="hgl">hgkf</attribute>'):
+        assert line in text
