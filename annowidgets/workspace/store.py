@@ -211,14 +211,19 @@ def load_scope(conn: sqlite3.Connection, scope: Scope, project_id: int, media_ro
         items["frame"] = absolute_frames(items, tasks)
         anns["frame"] = anns["item_id"].map(pd.Series(items["frame"].to_numpy(), index=items["item_id"].to_numpy()))
     if scope.level == "project" and len(items):
-        tasks_sorted = tasks.sort_values(["subset", "task_id"])
-        offset = tasks_sorted.groupby("subset", sort=False)["size"].transform(
-            lambda s: s.fillna(0).cumsum() - s.fillna(0))
-        off = pd.Series(offset.to_numpy(), index=tasks_sorted["task_id"].to_numpy())
-        items["frame"] = (items["frame"] + items["task"].map(off).fillna(0).astype("Int64")).astype("Int64")
+        items["frame"] = project_frames(items, tasks)
         anns["frame"] = anns["item_id"].map(pd.Series(items["frame"].to_numpy(), index=items["item_id"].to_numpy()))
     return Dataset(items=items, annotations=anns, sets=sets, relations=rels, labels=labels, tasks=tasks,
                    jobs=jobs, media_root=media_root)
+
+
+def project_frames(items: pd.DataFrame, tasks: pd.DataFrame) -> pd.Series:
+    """Frames of a project's items as CVAT numbers them in a project export: the tasks of a
+    subset (by id) follow each other, so frame numbers stay unique within the subset."""
+    tasks_sorted = tasks.sort_values(["subset", "task_id"])
+    offset = tasks_sorted.groupby("subset", sort=False)["size"].transform(lambda s: s.fillna(0).cumsum() - s.fillna(0))
+    off = pd.Series(offset.to_numpy(), index=tasks_sorted["task_id"].to_numpy())
+    return (items["frame"] + items["task"].map(off).fillna(0).astype("Int64")).astype("Int64")
 
 
 def absolute_frames(items: pd.DataFrame, tasks: pd.DataFrame) -> pd.Series:

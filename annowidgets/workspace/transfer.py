@@ -237,8 +237,11 @@ def match_items(incoming: pd.DataFrame, scope_items: pd.DataFrame, by_subset: bo
         keys = [(inc_sub + a, db_sub + b) for a, b in keys] + keys
     for a, b in keys:
         by_key(a.reset_index(drop=True), b.reset_index(drop=True))
-    by_key(incoming["frame"].astype("Int64").reset_index(drop=True), scope_items["frame"].astype("Int64")
-           .reset_index(drop=True))
+    inc_frame, db_frame = incoming["frame"].astype("Int64"), scope_items["frame"].astype("Int64")
+    if by_subset:  # a project numbers frames per subset
+        inc_frame = incoming["subset"].astype(str) + "\0" + inc_frame.astype(str)
+        db_frame = scope_items["subset"].astype(str) + "\0" + db_frame.astype(str)
+    by_key(inc_frame.reset_index(drop=True), db_frame.reset_index(drop=True))
     return out
 
 
@@ -299,11 +302,12 @@ def import_annotations(ws, level: str, ident: int, ds: Dataset, progress: Progre
         scope = store.Scope.of(conn, level, ident)
         scope_items = store.read_items(conn, scope)
         ds_items = ds.items
-        if level != "project":  # frame numbers as the scope exports them (CVAT's absolute numbers)
-            task_ids = tuple(int(x) for x in pd.unique(scope_items["task"]))
-            tasks = store.read_tasks(conn, f"id IN ({','.join('?' * len(task_ids))})", task_ids) if task_ids \
-                else schema.empty("tasks")
-            scope_items = scope_items.assign(frame=store.absolute_frames(scope_items, tasks))
+        # frame numbers as the scope exports them: CVAT's absolute numbers, offset per subset in a project
+        task_ids = tuple(int(x) for x in pd.unique(scope_items["task"]))
+        tasks = store.read_tasks(conn, f"id IN ({','.join('?' * len(task_ids))})", task_ids) if task_ids \
+            else schema.empty("tasks")
+        frames = store.project_frames if level == "project" else store.absolute_frames
+        scope_items = scope_items.assign(frame=frames(scope_items, tasks))
         mapping = match_items(ds_items, scope_items, by_subset=level == "project")
         annotated = ds.annotations["item_id"].unique()
         unmatched = mapping[mapping.isna() & mapping.index.isin(annotated)]

@@ -338,3 +338,20 @@ def test_copied_media_never_leaves_the_workspace(ws, images, tmp_path):
     root = os.path.join(ws.path, "media") + os.sep
     assert len(media) == 2 and all(os.path.abspath(m).startswith(root) and os.path.exists(m) for m in media)
     assert not (tmp_path / "escape.png").exists() and not list(tmp_path.parent.glob("escape.png"))
+
+
+def test_project_import_matches_frame_numbers_per_subset(ws, images):
+    """A project export numbers the frames of a subset's tasks one after the other (CVAT);
+    an import with unknown names falls back to those numbers, within the subset."""
+    files = sorted(images.glob("*.png"))
+    p = ws.create_project("p", labels=["car", "person"])
+    a = p.create_task("a", media=files[:3], subset="train")
+    b = p.create_task("b", media=files[3:5], subset="train")
+    v = p.create_task("v", media=files[5:7], subset="val")
+    ds = annotations_for(["u.png", "w.png", "x.png"], per_item=1)
+    ds.items["subset"] = ["train", "train", "val"]
+    ds.items["frame"] = [3, 4, 1]  # train frames 3 and 4 are task b's 0 and 1; val frame 1 is v's 1
+    transfer.import_annotations(ws, "project", p.id, ds)
+    assert len(a.annotations) == 0
+    assert sorted(b.items.set_index("item_id").loc[b.annotations["item_id"], "frame"]) == [0, 1]
+    assert v.items.set_index("item_id").loc[v.annotations["item_id"], "frame"].tolist() == [1]
