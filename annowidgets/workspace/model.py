@@ -121,12 +121,12 @@ class _Node:
     @property
     def annotations(self) -> pd.DataFrame:
         """This scope's annotations (every source), frames numbered as its export numbers them."""
-        return transfer.scope_dataset(self._ws, self.level, self.id, fill_sizes=False).annotations
+        return transfer.scope_annotations(self._ws, self.level, self.id)
 
     @property
     def items(self) -> pd.DataFrame:
         """This scope's items; image sizes still unknown are read from the headers and cached."""
-        return transfer.scope_dataset(self._ws, self.level, self.id, annotations=False).items
+        return transfer.scope_items(self._ws, self.level, self.id)
 
     def export(self, format: str, save_images: bool = False, name: str | None = None, target: str | None = None,
                storage: str | None = None) -> Request:

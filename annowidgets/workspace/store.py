@@ -134,12 +134,36 @@ def read_items(conn: sqlite3.Connection, scope: Scope) -> pd.DataFrame:
     return schema.conform("items", df)
 
 
-def read_annotations(conn: sqlite3.Connection, scope: Scope) -> pd.DataFrame:
-    names = ["ann_id", "item_id", "frame", *_ANN_COLS]
-    sel = ", ".join(["a.ann_id", "a.item_id", 'i."frame"', *(f"a.{q(c)}" for c in _ANN_COLS)])
+def read_annotations(conn: sqlite3.Connection, scope: Scope, with_task: bool = False) -> pd.DataFrame:
+    """The scope's annotations, frames task-relative (plus a ``task`` column with ``with_task``)."""
+    names = ["ann_id", "item_id", "frame", *_ANN_COLS] + (["task"] if with_task else [])
+    sel = ", ".join(["a.ann_id", "a.item_id", 'i."frame"', *(f"a.{q(c)}" for c in _ANN_COLS)]
+                    + (["i.task_id"] if with_task else []))
     df = fetch(conn, f"SELECT {sel} FROM annotations a JOIN items i ON i.item_id = a.item_id WHERE {scope.cond} "
                "ORDER BY a.ann_id", scope.params, names, _json_cols("annotations"))
     return schema.conform("annotations", df)
+
+
+def scope_tasks(conn: sqlite3.Connection, scope: Scope, project_id: int) -> pd.DataFrame:
+    """The tasks table of a scope: all of a project's, else the one task (of the job)."""
+    if scope.level == "project":
+        return read_tasks(conn, "project_id = ?", (project_id,))
+    return read_tasks(conn, "id = ?", (scope.id if scope.level == "task" else scope.params[0],))
+
+
+def load_annotations(conn: sqlite3.Connection, scope: Scope, project_id: int) -> pd.DataFrame:
+    """Only the annotations of a scope, frames numbered as :func:`load_scope` numbers them
+    (what ``task.annotations`` shows, without building the whole Dataset)."""
+    conn.execute("BEGIN")
+    try:
+        anns = read_annotations(conn, scope, with_task=True)
+        tasks = scope_tasks(conn, scope, project_id)
+    finally:
+        conn.execute("COMMIT")
+    task = anns.pop("task")
+    if len(anns):
+        anns["frame"] = number_frames(anns["frame"], task, tasks, scope.level)
+    return anns
 
 
 def read_sets(conn: sqlite3.Connection, scope: Scope) -> pd.DataFrame:
@@ -196,47 +220,52 @@ def load_scope(conn: sqlite3.Connection, scope: Scope, project_id: int, media_ro
         sets = read_sets(conn, scope) if annotations else None
         rels = read_relations(conn, scope) if annotations else None
         labels = read_labels(conn, project_id)
+        tasks = scope_tasks(conn, scope, project_id)
         if scope.level == "project":
-            tasks = read_tasks(conn, "project_id = ?", (project_id,))
             jobs = read_jobs(conn, "task_id IN (SELECT id FROM tasks WHERE project_id = ?)", (project_id,))
         elif scope.level == "task":
-            tasks = read_tasks(conn, "id = ?", (scope.id,))
             jobs = read_jobs(conn, "task_id = ?", (scope.id,))
         else:
-            tasks = read_tasks(conn, "id = ?", (scope.params[0],))
             jobs = read_jobs(conn, "id = ?", (scope.id,))
     finally:
         conn.execute("COMMIT")
-    if scope.level != "project" and len(items):
-        items["frame"] = absolute_frames(items, tasks)
-        anns["frame"] = anns["item_id"].map(pd.Series(items["frame"].to_numpy(), index=items["item_id"].to_numpy()))
-    if scope.level == "project" and len(items):
-        items["frame"] = project_frames(items, tasks)
+    if len(items):
+        items["frame"] = number_frames(items["frame"], items["task"], tasks, scope.level)
         anns["frame"] = anns["item_id"].map(pd.Series(items["frame"].to_numpy(), index=items["item_id"].to_numpy()))
     return Dataset(items=items, annotations=anns, sets=sets, relations=rels, labels=labels, tasks=tasks,
                    jobs=jobs, media_root=media_root)
 
 
+def number_frames(frames: pd.Series, task: pd.Series, tasks: pd.DataFrame, level: str) -> pd.Series:
+    """Task-relative frame indexes (as stored) numbered as the scope's export numbers them.
+
+    Job or task: CVAT's absolute frame numbers, ``start_frame + i * step`` (a video task
+    started at frame 10 with ``step=3`` shows 10, 13, 16…, as CVAT's ``<image id>`` and track
+    frames do; image tasks start at 0 with step 1). Project: the tasks of a subset (by id)
+    follow each other, so frame numbers stay unique within the subset, as in CVAT's project
+    export.
+    """
+    t = tasks.set_index("task_id")
+    if level == "project":
+        ordered = tasks.sort_values(["subset", "task_id"])
+        size = ordered["size"].fillna(0)
+        offset = size.groupby(ordered["subset"], sort=False).transform(lambda s: s.cumsum() - s)
+        base = task.map(pd.Series(offset.to_numpy(), index=ordered["task_id"].to_numpy())).fillna(0)
+        step = pd.Series(1, index=task.index)
+    else:
+        base = task.map(t["start_frame"].fillna(0)).fillna(0)
+        step = task.map(t["frame_filter"].map(frame_step)).fillna(1)
+    return (base.astype("int64") + frames.astype("int64") * step.astype("int64")).astype("Int64")
+
+
 def project_frames(items: pd.DataFrame, tasks: pd.DataFrame) -> pd.Series:
-    """Frames of a project's items as CVAT numbers them in a project export: the tasks of a
-    subset (by id) follow each other, so frame numbers stay unique within the subset."""
-    tasks_sorted = tasks.sort_values(["subset", "task_id"])
-    offset = tasks_sorted.groupby("subset", sort=False)["size"].transform(lambda s: s.fillna(0).cumsum() - s.fillna(0))
-    off = pd.Series(offset.to_numpy(), index=tasks_sorted["task_id"].to_numpy())
-    return (items["frame"] + items["task"].map(off).fillna(0).astype("Int64")).astype("Int64")
+    """:func:`number_frames` of a project's items."""
+    return number_frames(items["frame"], items["task"], tasks, "project")
 
 
 def absolute_frames(items: pd.DataFrame, tasks: pd.DataFrame) -> pd.Series:
-    """Task-relative frame indexes as CVAT's absolute frame numbers: ``start_frame + i * step``.
-
-    The database keeps frames 0..size-1 per task (jobs are ranges of those); a video task
-    started at frame 10 with ``step=3`` shows its frames as 10, 13, 16… as CVAT does in
-    ``<image id>`` and track frames. Image tasks start at 0 with step 1, so nothing changes.
-    """
-    t = tasks.set_index("task_id")
-    start = items["task"].map(t["start_frame"].fillna(0)).fillna(0).astype("int64")
-    step = items["task"].map(t["frame_filter"].map(frame_step)).fillna(1).astype("int64")
-    return (start + items["frame"].astype("int64") * step).astype("Int64")
+    """:func:`number_frames` of a task's or job's items."""
+    return number_frames(items["frame"], items["task"], tasks, "task")
 
 
 def frame_step(frame_filter) -> int:

@@ -96,6 +96,28 @@ def import_location(ws, project_id: int, source: str, storage: str | None) -> tu
 
 
 # -- export ------------------------------------------------------------------------------------
+def scope_annotations(ws, level: str, ident: int) -> pd.DataFrame:
+    """The scope's annotations alone, frames numbered as in :func:`scope_dataset`."""
+    conn = ws.conn
+    return store.load_annotations(conn, store.Scope.of(conn, level, ident), ws._project_of(level, ident))
+
+
+def scope_items(ws, level: str, ident: int) -> pd.DataFrame:
+    """The scope's items alone (sizes read and cached), frames numbered as in :func:`scope_dataset`."""
+    conn = ws.conn
+    scope = store.Scope.of(conn, level, ident)
+    conn.execute("BEGIN")
+    try:
+        items = store.read_items(conn, scope)
+        tasks = store.scope_tasks(conn, scope, ws._project_of(level, ident))
+    finally:
+        conn.execute("COMMIT")
+    if len(items):
+        items["frame"] = store.number_frames(items["frame"], items["task"], tasks, level)
+    fill_item_sizes(ws, items)
+    return items
+
+
 def scope_dataset(ws, level: str, ident: int, fill_sizes: bool = True, annotations: bool = True) -> Dataset:
     """The job, task or project as a Dataset, sizes read (and cached) where still unknown."""
     conn = ws.conn

@@ -76,3 +76,24 @@ def test_every_column_survives_the_database(ws):
     again = t.dataset()
     assert _comparable(again.annotations[cols], ()) == _comparable(b[cols], ())
     assert len(again.sets) == 2 and len(again.relations) == 1
+
+
+def test_annotations_and_items_views_agree_with_the_scope_dataset(ws, images):
+    """``node.annotations`` / ``node.items`` take a short path; it must show what the
+    node's Dataset (what an export writes) shows, frames numbered alike at every level."""
+    from .helpers import annotations_for
+
+    files = sorted(images.glob("*.png"))
+    p = ws.create_project("p", labels=["car", "person"])
+    a = p.create_task("a", media=files[:4], subset="train", segment_size=2)
+    b = p.create_task("b", media=files[4:7], subset="train")
+    c = p.create_task("c", media=files[7:], subset="val")
+    for t in (a, b, c):
+        transfer.import_annotations(ws, "task", t.id, annotations_for(t.items["name"].tolist(), per_item=2))
+    ws.conn.execute("UPDATE tasks SET start_frame = 5, frame_filter = 'step=2' WHERE id = ?", (b.id,))
+    for node in (p, a, b, c, a.jobs[1]):
+        ds = node.dataset()
+        pd.testing.assert_frame_equal(node.annotations, ds.annotations)
+        pd.testing.assert_frame_equal(node.items, ds.items)
+    assert b.items["frame"].tolist() == [5, 7, 9]  # start_frame + i * step
+    assert p.items.groupby("subset")["frame"].apply(list).to_dict() == {"train": list(range(7)), "val": [0, 1, 2]}
