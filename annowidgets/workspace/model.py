@@ -399,8 +399,15 @@ class Project(_Node):
         return ws._submit("import:dataset", "project", ident, format, str(source), False, run)
 
     def delete(self) -> None:
+        """Remove the project, its tasks, jobs and annotations, and the media copied in for them."""
         with db.transaction(self._ws.conn) as conn:
+            dirs = [r[0] for r in conn.execute("SELECT DISTINCT media_dir FROM tasks WHERE project_id = ? AND "
+                                               "media_dir IS NOT NULL", (self.id,)).fetchall()]
             conn.execute("DELETE FROM projects WHERE id = ?", (self.id,))
+            still = {r[0] for r in conn.execute("SELECT DISTINCT media_dir FROM tasks WHERE media_dir IS NOT NULL")}
+        for d in dirs:
+            if d not in still and _inside(d, os.path.join(self._ws.path, "media")):
+                shutil.rmtree(d, ignore_errors=True)
 
     def __repr__(self) -> str:
         return f"<Project {self.id} {self.name!r}: {len(self.labels)} labels, {len(self.tasks)} tasks>"
@@ -410,6 +417,10 @@ def _overlap(size: int, segment_size: int | None, overlap: int | None, mode: str
     from .segments import effective
 
     return effective(size, segment_size, overlap, mode)[1]
+
+
+def _inside(path: str, folder: str) -> bool:
+    return os.path.abspath(path).startswith(os.path.abspath(folder) + os.sep)
 
 
 def _copy_all(urls: list[str], folder: str, opts: dict) -> list[str]:
@@ -447,6 +458,7 @@ class Workspace:
         db.migrate(self.conn, WORKSPACE)
         self._requests = RequestStore(os.path.join(self.path, "requests.db"))
         self._requests.recover(self.result_ttl)
+        self.clean_media()
         self._worker = Worker(self._requests, self.result_ttl, threads=workers)
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -514,6 +526,28 @@ class Workspace:
             if (url == base or url.startswith(base + "/")) and len(base) > best:
                 best, opts = len(base), (orjson.loads(o) if o else {})
         return opts
+
+    def clean_media(self, older_than: _dt.timedelta = _dt.timedelta(hours=24)) -> list[str]:
+        """Delete folders of ``media/`` that no task refers to and that are older than
+        ``older_than``: media copied by an import that failed or whose process was killed
+        (the database rolled back; the files cannot be). The age keeps the copies of an import
+        still running in another kernel. Runs when the workspace is opened."""
+        root = os.path.join(self.path, "media")
+        try:
+            names = os.listdir(root)
+        except FileNotFoundError:
+            return []
+        used = {os.path.abspath(r[0]) for r in
+                self.conn.execute("SELECT DISTINCT media_dir FROM tasks WHERE media_dir IS NOT NULL")}
+        limit = _dt.datetime.now().timestamp() - older_than.total_seconds()
+        gone = []
+        for name in names:
+            path = os.path.join(root, name)
+            if os.path.abspath(path) in used or not os.path.isdir(path) or os.path.getmtime(path) > limit:
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            gone.append(path)
+        return gone
 
     # -- storages ------------------------------------------------------------------------------
     def attach_storage(self, name: str, url: str, **options: Any) -> Storage:

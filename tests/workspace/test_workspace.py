@@ -208,3 +208,35 @@ def test_migrations_upgrade_an_existing_database_in_place(tmp_path, monkeypatch)
         assert db.migrate(ws.conn, migrations.WORKSPACE) == len(WORKSPACE) + 1  # idempotent
     finally:
         ws.close()
+
+
+def test_orphaned_media_copies_are_cleaned(tmp_path, images):
+    """Media copied by an import that died (the rows rolled back) is removed on a later open,
+    once old enough not to belong to an import still running elsewhere; deleting a project
+    removes the media copied for it."""
+    import os
+    import time
+
+    ws = Workspace(tmp_path / "w")
+    p = ws.create_project("p", labels=["car"])
+    kept = p.create_task("t", media=images, copy=True)
+    other = ws.create_project("q").create_task("u", media=images, copy=True)
+    media = tmp_path / "w" / "media"
+    orphan_old, orphan_new = media / "dead-import", media / "running-import"
+    for d in (orphan_old, orphan_new):
+        d.mkdir()
+        (d / "x.png").write_bytes(b"x")
+    old = time.time() - 2 * 24 * 3600
+    for d in (orphan_old, *media.iterdir()):
+        os.utime(d, (old, old))
+    os.utime(orphan_new, None)
+    ws.close()
+    ws = Workspace(tmp_path / "w")
+    assert not orphan_old.exists() and orphan_new.exists()
+    assert ws.task(kept.id).frame(0).size == (32, 24)  # referenced copies stay, however old
+    other_dir = os.path.dirname(ws.task(other.id).items["media"].iloc[0])
+    assert os.path.isdir(other_dir)
+    ws.project("q").delete()  # its copied media goes with it
+    kept_dir = os.path.dirname(ws.task(kept.id).items["media"].iloc[0])
+    assert sorted(d.name for d in media.iterdir()) == sorted([orphan_new.name, os.path.basename(kept_dir)])
+    ws.close()
