@@ -34,23 +34,70 @@ def expand(media: str | os.PathLike | Iterable, storage_options: dict | None = N
     """Image and video URLs of ``media``: files, folders (searched recursively, sorted) or URLs.
 
     Order is kept as given; a folder contributes its images and videos in natural name order.
+    Entries named like media files are not asked whether they are folders, and their
+    existence is checked with one listing per parent folder (one request for a thousand
+    objects in one S3 prefix), falling back to a check per file where listing fails.
     """
     if isinstance(media, (str, os.PathLike)):
         media = [media]
     out: list[str] = []
+    files: list[tuple[str, object, str]] = []
     for entry in media:
         url = os.fspath(entry)
+        if "::" in url:
+            out.append(url)
+            continue
         fs, root = url_to_fs(url, **(storage_options or {}))
-        if "::" not in url and fs.isdir(root):
+        if url.lower().endswith(IMAGE_EXTS + VIDEO_EXTS):
+            out.append(url)
+            files.append((url, fs, root))
+        elif fs.isdir(root):
             found = [p for p in fs.find(root) if p.lower().endswith(IMAGE_EXTS + VIDEO_EXTS)]
             found.sort(key=_natural)
             proto = _proto(fs)
             out.extend(p if proto in ("file", "local") else f"{proto}://{p}" for p in found)
-        else:
-            if "::" not in url and not fs.exists(root):
-                raise FileNotFoundError(f"{url}: no such media file or folder")
+        elif fs.exists(root):
             out.append(url)
+        else:
+            raise FileNotFoundError(f"{url}: no such media file or folder")
+    missing = _missing(files)
+    if missing:
+        more = f" … and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise FileNotFoundError(f"no such media file(s): {', '.join(missing[:10])}{more}")
     return out
+
+
+def _missing(files: list[tuple[str, object, str]]) -> list[str]:
+    """URLs of ``files`` that do not exist: one listing per parent folder where it works."""
+    groups: dict = {}
+    for url, fs, path in files:
+        groups.setdefault((id(fs), posixpath.dirname(path.rstrip("/"))), []).append((url, fs, path))
+    missing, unsure = [], []
+    for (_, parent), members in groups.items():
+        fs = members[0][1]
+        if len(members) < 4:
+            unsure += members
+            continue
+        try:
+            listed = {p.rstrip("/") for p in fs.ls(parent, detail=False)}
+        except (OSError, ValueError, NotImplementedError):
+            listed = set()
+        unsure += [m for m in members if m[2].rstrip("/") not in listed]
+
+    def gone(member) -> bool:
+        _, fs, path = member
+        try:
+            return not fs.exists(path)
+        except OSError:
+            return True
+
+    if len(unsure) > 4:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            flags = list(pool.map(gone, unsure))
+    else:
+        flags = [gone(m) for m in unsure]
+    missing += [m[0] for m, g in zip(unsure, flags, strict=True) if g]
+    return missing
 
 
 def _natural(path: str):

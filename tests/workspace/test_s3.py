@@ -107,3 +107,18 @@ def test_video_task_from_s3(ws, s3, tmp_path):
     assert t.mode == "interpolation" and t.size == 5  # frames 2, 4, ... 10
     im = t.frame(3)  # frame 8, read through s3fs with the storage's credentials
     assert im.size == (64, 48) and abs(int(im.getpixel((5, 5))[0]) - 64) <= 4
+
+
+def test_task_from_many_s3_urls_lists_the_prefix_once(ws, s3, monkeypatch):
+    fs, opts = s3
+    ws.attach_storage("media", "s3://bucket/media", **opts)
+    calls = []
+    for name in ("exists", "isdir", "info"):
+        real = getattr(s3fs.S3FileSystem, name)
+        monkeypatch.setattr(s3fs.S3FileSystem, name,
+                            lambda self, *a, _real=real, _n=name, **k: calls.append(_n) or _real(self, *a, **k))
+    urls = [f"s3://bucket/media/img{i:03d}.png" for i in range(4)]
+    t = ws.create_project("p").create_task("listed", media=urls)
+    assert t.size == 4 and calls == []  # one listing of the prefix, no request per object
+    with pytest.raises(FileNotFoundError, match=r"img009\.png"):
+        ws.project("p").create_task("bad", media=[*urls, "s3://bucket/media/img009.png"])
