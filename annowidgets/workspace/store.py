@@ -190,13 +190,22 @@ def read_labels(conn: sqlite3.Connection, project_id: int) -> pd.DataFrame:
 
 
 def read_tasks(conn: sqlite3.Connection, where: str, params) -> pd.DataFrame:
+    """Tasks; ``extra`` holds what CVAT's meta block shows beyond the columns (created, updated)."""
     names = ["task_id", "name", "subset", "mode", "size", "start_frame", "stop_frame", "frame_filter",
-             "segment_size", "overlap"]
+             "segment_size", "overlap", "extra", "created", "updated"]
     df = fetch(conn, f"SELECT id, name, subset, mode, size, start_frame, stop_frame, frame_filter, segment_size, "
-               f"overlap FROM tasks WHERE {where} ORDER BY subset, id", params, names)
+               f"overlap, extra, created, updated FROM tasks WHERE {where} ORDER BY subset, id", params, names,
+               json_cols=("extra",))
     if len(df):
         df["subset"] = df["subset"].where(df["subset"].astype(bool), "default")
-    return schema.conform("tasks", df)
+        df["extra"] = [{**(e or {}), "created": cvat_time(c), "updated": cvat_time(u)}
+                       for e, c, u in zip(df["extra"], df["created"], df["updated"], strict=True)]
+    return schema.conform("tasks", df.drop(columns=["created", "updated"]))
+
+
+def cvat_time(iso: str | None) -> str:
+    """A stored ISO timestamp as CVAT writes it in ``<created>`` (``2020-04-23 08:57:24.614217+00:00``)."""
+    return iso.replace("T", " ", 1) if isinstance(iso, str) else ""
 
 
 def read_jobs(conn: sqlite3.Connection, where: str, params) -> pd.DataFrame:

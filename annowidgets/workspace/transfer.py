@@ -129,11 +129,44 @@ def scope_dataset(ws, level: str, ident: int, fill_sizes: bool = True, annotatio
     name = conn.execute(f"SELECT {'name' if level != 'job' else 'NULL'} FROM "
                         f"{ {'project': 'projects', 'task': 'tasks', 'job': 'jobs'}[level]} WHERE id = ?",
                         (ident,)).fetchone()[0]
-    pname = conn.execute("SELECT name FROM projects WHERE id = ?", (project_id,)).fetchone()[0]
+    pname, pcreated, pupdated = conn.execute("SELECT name, created, updated FROM projects WHERE id = ?",
+                                             (project_id,)).fetchone()
     ds.info.update({"level": level, "id": int(ident), "project_id": int(project_id), "project_name": pname})
+    if level == "project":
+        ds.info["project"] = {"created": store.cvat_time(pcreated), "updated": store.cvat_time(pupdated)}
+    job_updated = conn.execute("SELECT updated FROM jobs WHERE id = ?", (ident,)).fetchone()[0] \
+        if level == "job" else None
     if name is not None:
         ds.info["name"] = name
+    _cvat_meta(ds, level, job_updated)
     return ds
+
+
+def _cvat_meta(ds: Dataset, level: str, job_updated: str | None = None) -> None:
+    """What CVAT's meta block says beyond our columns: a video task's ``original_size`` and
+    ``source``; a job's own size and absolute start/stop frames (start + segment × step)."""
+    tasks, items = ds.tasks, ds.items
+    if not len(tasks):
+        return
+    video = items[items["kind"].eq("video_frame")].drop_duplicates("task")
+    for row in video.itertuples(index=False):
+        hit = tasks.index[tasks["task_id"].eq(row.task)]
+        for k in hit:
+            extra = dict(tasks.at[k, "extra"] or {})
+            extra.setdefault("original_size", [("width", str(row.width)), ("height", str(row.height))])
+            if isinstance(row.media, str):
+                extra.setdefault("source", posixpath.basename(row.media.split("::")[0]))
+            tasks.at[k, "extra"] = extra
+    if level == "job" and len(ds.jobs) == 1:
+        job = ds.jobs.iloc[0]
+        k = tasks.index[0]
+        start, step = int(tasks.at[k, "start_frame"] or 0), store.frame_step(tasks.at[k, "frame_filter"])
+        tasks.at[k, "size"] = int(job["stop"]) - int(job["start"]) + 1
+        tasks.at[k, "start_frame"] = start + int(job["start"]) * step
+        tasks.at[k, "stop_frame"] = start + int(job["stop"]) * step
+        extra = dict(tasks.at[k, "extra"] or {})
+        extra["updated"] = store.cvat_time(job_updated) or extra.get("updated", "")
+        tasks.at[k, "extra"] = extra
 
 
 def fill_item_sizes(ws, items: pd.DataFrame) -> None:

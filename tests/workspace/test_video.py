@@ -234,3 +234,27 @@ def test_video_copied_into_the_workspace(ws, video, reference):
     (url,) = set(t.items["media"])
     assert url.startswith(ws.path) and url.endswith("clip.mp4")
     assert np.array_equal(np.asarray(t.frame(5)), reference[5])
+
+
+def test_cvat_meta_of_task_and_job_exports(ws, video, tmp_path):
+    """The meta block says what CVAT's does: a job's own size and absolute start/stop, the
+    video's original_size and source, and created/updated times."""
+    import re
+
+    t = ws.create_project("p", labels=["car"]).create_task("clip", media=video, start_frame=2, stop_frame=20,
+                                                            frame_step=3, segment_size=4)
+    assert [(j.start, j.stop) for j in t.jobs] == [(0, 3), (2, 5), (4, 6)]  # overlap 5 capped at 2
+
+    def meta(node) -> str:
+        with zipfile.ZipFile(node.export(format="CVAT for video 1.1", target=str(tmp_path)).wait()) as z:
+            text = z.read("annotations.xml").decode()
+        return re.sub(r"\s+", "", text[text.index("<meta>"):text.index("</meta>")])
+
+    task = meta(t)
+    assert "<size>7</size>" in task and "<start_frame>2</start_frame><stop_frame>20</stop_frame>" in task
+    assert "<original_size><width>64</width><height>48</height></original_size><source>clip.mp4</source>" in task
+    assert re.search(r"<created>\d{4}-\d\d-\d\d\d\d:\d\d:\d\d\.\d+\+00:00</created>", task)
+    job = meta(t.jobs[1])
+    assert job.startswith("<meta><job><id>") and "<name>" not in job.split("<labels>")[0]
+    assert "<size>4</size>" in job and "<start_frame>8</start_frame><stop_frame>17</stop_frame>" in job
+    assert "</dumped><original_size>" in job  # CVAT's quirk: after <dumped>, outside <job>
