@@ -29,7 +29,7 @@ def make_video(path, n: int = N, size=(64, 48), gop: int = 4, b_frames: int = 2)
         s.codec_context.max_b_frames = b_frames
         for i in range(n):
             a = np.zeros((size[1], size[0], 3), np.uint8)
-            a[..., 0], a[..., 1] = 8 * i, 255 - 8 * i
+            a[..., 0], a[..., 1] = (8 * i) % 256, 255 - (8 * i) % 256
             for p in s.encode(av.VideoFrame.from_ndarray(a, format="rgb24")):
                 c.mux(p)
         for p in s.encode():
