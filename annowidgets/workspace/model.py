@@ -537,13 +537,14 @@ class Workspace:
             names = os.listdir(root)
         except FileNotFoundError:
             return []
-        used = {os.path.abspath(r[0]) for r in
+        # by folder name (a uuid), not full path: a workspace moved elsewhere must not lose its media
+        used = {os.path.basename(os.path.normpath(r[0])) for r in
                 self.conn.execute("SELECT DISTINCT media_dir FROM tasks WHERE media_dir IS NOT NULL")}
         limit = _dt.datetime.now().timestamp() - older_than.total_seconds()
         gone = []
         for name in names:
             path = os.path.join(root, name)
-            if os.path.abspath(path) in used or not os.path.isdir(path) or os.path.getmtime(path) > limit:
+            if name in used or not os.path.isdir(path) or os.path.getmtime(path) > limit:
                 continue
             shutil.rmtree(path, ignore_errors=True)
             gone.append(path)
