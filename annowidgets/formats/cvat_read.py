@@ -648,8 +648,9 @@ def _attach_media(source: Source, rel: str, items: pd.DataFrame, info: dict) -> 
             media.append(nm)
             continue
         cands = [f"{base}images/{sb}/{nm}", f"{base}images/{nm}", f"{base}{nm}"]
-        if vid:
-            cands += [f"{base}images/{nm}{ext}" for ext in (".PNG", ".png", ".jpg")]
+        if vid or "." not in nm.rsplit("/", 1)[-1]:
+            # video frames are named without extension (frame_%06d); a project export puts them in images/<subset>/
+            cands += [f"{base}images/{d}{nm}{ext}" for d in (f"{sb}/", "") for ext in (".PNG", ".png", ".jpg")]
         hit = next((c for c in cands if c in index), None)
         media.append(url(hit) if hit else nm)
     items["media"] = media

@@ -534,7 +534,8 @@ def write(ds: Dataset, sink: Sink, ctx, flavour: str) -> None:
         for it in items.itertuples(index=False):
             if flavour == "video" or it.kind == "video_frame":
                 ext = posixpath.splitext(_s(it.media).split("::")[0])[1] or ".PNG"
-                rel = f"images/{it.name}{'' if it.name.endswith(ext) else ext}"
+                folder = f"images/{_s(it.subset, 'default')}/" if level == "project" else "images/"
+                rel = f"{folder}{it.name}{'' if it.name.endswith(ext) else ext}"
             elif level == "project":
                 rel = f"images/{_s(it.subset, 'default')}/{it.name}"
             else:

@@ -195,8 +195,12 @@ def read(url: str, format: str | None = None, storage_options: dict | None = Non
 
 def export(dataset: Dataset, target: str, format: str, save_images: bool = False, name: str | None = None,
            archive: bool = True, storage_options: dict | None = None,
-           progress: Callable[[float, str], None] | None = None, **options) -> ExportResult:
-    """Write ``dataset`` as ``format`` into ``target``; see :meth:`Dataset.export`."""
+           progress: Callable[[float, str], None] | None = None, warn: bool = True, **options) -> ExportResult:
+    """Write ``dataset`` as ``format`` into ``target``; see :meth:`Dataset.export`.
+
+    ``warn=False``: no :class:`LossWarning`; the caller reports ``result.loss`` itself (the
+    workspace puts it in the request's message, since a background thread's warning is lost).
+    """
     spec = get(format)
     if spec.write is None:
         raise UnknownFormatError(f"format {spec.name!r} cannot be exported")
@@ -215,7 +219,8 @@ def export(dataset: Dataset, target: str, format: str, save_images: bool = False
     with Sink(path, archive=archive, storage_options=storage_options) as sink:
         spec.write(dataset, sink, ctx)
     ctx.step(1.0, "done")
-    ctx.report.warn(stacklevel=4)
+    if warn:
+        ctx.report.warn(stacklevel=4)
     return ExportResult(path, ctx.report)
 
 

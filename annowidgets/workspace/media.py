@@ -3,10 +3,12 @@
 Image sizes come from the header only (PIL opens lazily and reads no pixels), so a task of
 thousands of images is created at once and sizes are read the first time something needs
 them, then cached in the database. Videos are decoded with PyAV (FFmpeg bindings); a frame
-is decoded only when asked for, seeking to the nearest keyframe before it.
+is decoded only when asked for, seeking to the nearest keyframe before it (found from a
+packet index built once per video without decoding).
 """
 from __future__ import annotations
 
+import bisect
 import os
 import posixpath
 from collections.abc import Iterable, Iterator
@@ -32,23 +34,70 @@ def expand(media: str | os.PathLike | Iterable, storage_options: dict | None = N
     """Image and video URLs of ``media``: files, folders (searched recursively, sorted) or URLs.
 
     Order is kept as given; a folder contributes its images and videos in natural name order.
+    Entries named like media files are not asked whether they are folders, and their
+    existence is checked with one listing per parent folder (one request for a thousand
+    objects in one S3 prefix), falling back to a check per file where listing fails.
     """
     if isinstance(media, (str, os.PathLike)):
         media = [media]
     out: list[str] = []
+    files: list[tuple[str, object, str]] = []
     for entry in media:
         url = os.fspath(entry)
+        if "::" in url:
+            out.append(url)
+            continue
         fs, root = url_to_fs(url, **(storage_options or {}))
-        if "::" not in url and fs.isdir(root):
+        if url.lower().endswith(IMAGE_EXTS + VIDEO_EXTS):
+            out.append(url)
+            files.append((url, fs, root))
+        elif fs.isdir(root):
             found = [p for p in fs.find(root) if p.lower().endswith(IMAGE_EXTS + VIDEO_EXTS)]
             found.sort(key=_natural)
             proto = _proto(fs)
             out.extend(p if proto in ("file", "local") else f"{proto}://{p}" for p in found)
-        else:
-            if "::" not in url and not fs.exists(root):
-                raise FileNotFoundError(f"{url}: no such media file or folder")
+        elif fs.exists(root):
             out.append(url)
+        else:
+            raise FileNotFoundError(f"{url}: no such media file or folder")
+    missing = _missing(files)
+    if missing:
+        more = f" … and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise FileNotFoundError(f"no such media file(s): {', '.join(missing[:10])}{more}")
     return out
+
+
+def _missing(files: list[tuple[str, object, str]]) -> list[str]:
+    """URLs of ``files`` that do not exist: one listing per parent folder where it works."""
+    groups: dict = {}
+    for url, fs, path in files:
+        groups.setdefault((id(fs), posixpath.dirname(path.rstrip("/"))), []).append((url, fs, path))
+    missing, unsure = [], []
+    for (_, parent), members in groups.items():
+        fs = members[0][1]
+        if len(members) < 4:
+            unsure += members
+            continue
+        try:
+            listed = {p.rstrip("/") for p in fs.ls(parent, detail=False)}
+        except (OSError, ValueError, NotImplementedError):
+            listed = set()
+        unsure += [m for m in members if m[2].rstrip("/") not in listed]
+
+    def gone(member) -> bool:
+        _, fs, path = member
+        try:
+            return not fs.exists(path)
+        except OSError:
+            return True
+
+    if len(unsure) > 4:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            flags = list(pool.map(gone, unsure))
+    else:
+        flags = [gone(m) for m in unsure]
+    missing += [m[0] for m, g in zip(unsure, flags, strict=True) if g]
+    return missing
 
 
 def _natural(path: str):
@@ -104,44 +153,118 @@ def image_sizes(urls: list[str], options_of=lambda url: {}, workers: int = 8) ->
 def _av():
     try:
         import av
-    except ImportError as exc:  # pragma: no cover - av is in the 'video' extra
+    except ImportError as exc:
         raise ImportError("video tasks need PyAV: pip install 'annowidgets[video]' (or pip install av)") from exc
     return av
 
 
-def video_info(url: str, storage_options: dict | None = None) -> dict:
-    """Frame count, size and frame rate of a video (frames are counted if the header lacks them)."""
+#: Per video: presentation timestamps of its frames (sorted) and which are keyframes. Built by
+#: demuxing packets only (no decoding), once per video and process, like CVAT's video manifest.
+_INDEX: dict[tuple, tuple] = {}
+_INDEX_SIZE = 32
+
+
+def _key(url: str, storage_options: dict | None) -> tuple:
+    return url, repr(sorted((storage_options or {}).items()))
+
+
+def frame_index(url: str, storage_options: dict | None = None) -> tuple[list[int], list[bool]] | None:
+    """``(pts of frame 0..n-1, is keyframe)`` of the first video stream, or None when some
+    packet has no timestamp (then frames are found by decoding from the start)."""
+    key = _key(url, storage_options)
+    if key in _INDEX:
+        return _INDEX[key]
     av = _av()
     with open_url(url, "rb", **(storage_options or {})) as f, av.open(f) as container:
         stream = container.streams.video[0]
-        n = stream.frames
-        if not n:
-            n = sum(1 for _ in container.decode(stream))
-        rate = float(stream.average_rate) if stream.average_rate else None
-        return {"frames": int(n), "width": stream.codec_context.width, "height": stream.codec_context.height,
-                "fps": rate}
+        pairs = []
+        for packet in container.demux(stream):
+            if packet.size == 0:  # the flush packet at the end
+                continue
+            if packet.pts is None:
+                pairs = None
+                break
+            pairs.append((packet.pts, bool(packet.is_keyframe)))
+    result = None
+    if pairs is not None:
+        pairs.sort()
+        result = ([p for p, _ in pairs], [k for _, k in pairs])
+    if len(_INDEX) >= _INDEX_SIZE:
+        _INDEX.pop(next(iter(_INDEX)))
+    _INDEX[key] = result
+    return result
 
 
-def video_frames(url: str, frames: Iterable[int], storage_options: dict | None = None) -> Iterator[tuple[int, object]]:
-    """Yield ``(frame_number, PIL.Image)`` for the wanted frame numbers, decoding forward once.
-
-    Frames are counted in decode order from the first frame; the wanted numbers are served
-    in ascending order from a single pass, so exporting a job decodes each frame once.
-    """
+def video_info(url: str, storage_options: dict | None = None) -> dict:
+    """Frame count, size and frame rate of a video (frames counted from the packet index
+    when the header lacks them)."""
     av = _av()
-    wanted = sorted(set(int(n) for n in frames))
-    if not wanted:
-        return
+    with open_url(url, "rb", **(storage_options or {})) as f, av.open(f) as container:
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        rate = float(stream.average_rate) if stream.average_rate else None
+        n = stream.frames
+    index = frame_index(url, storage_options)
+    if index is not None:
+        n = len(index[0])
+    elif not n:
+        n = sum(1 for _ in _decode_all(url, storage_options))
+    return {"frames": int(n), "width": width, "height": height, "fps": rate}
+
+
+def _decode_all(url: str, storage_options: dict | None) -> Iterator:
+    av = _av()
     with open_url(url, "rb", **(storage_options or {})) as f, av.open(f) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        yield from container.decode(stream)
+
+
+def video_frames(url: str, frames: Iterable[int], storage_options: dict | None = None) -> Iterator[tuple[int, object]]:
+    """Yield ``(frame_number, PIL.Image)`` for the wanted frame numbers, in ascending order.
+
+    Frame ``n`` is the n-th frame in presentation order. With a packet index (see
+    :func:`frame_index`) the decoder seeks to the keyframe before a wanted frame whenever
+    that keyframe lies ahead of where decoding stands, so one frame of a long video costs
+    one group of pictures, and a dense range (a job's export) is decoded in one pass.
+    """
+    wanted = sorted(set(int(n) for n in frames))
+    if not wanted:
+        return
+    index = frame_index(url, storage_options)
+    if index is None:
         k = 0
-        for index, frame in enumerate(container.decode(stream)):
-            if index == wanted[k]:
-                yield index, frame.to_image()
+        for i, frame in enumerate(_decode_all(url, storage_options)):
+            if i == wanted[k]:
+                yield i, frame.to_image()
                 k += 1
                 if k == len(wanted):
                     return
+        raise IndexError(f"{url}: no frame {wanted[k]} (the video has {i + 1 if wanted else 0} frames)")
+    pts, key = index
+    if wanted[-1] >= len(pts) or wanted[0] < 0:
+        bad = [n for n in wanted if not 0 <= n < len(pts)]
+        raise IndexError(f"{url}: no frame(s) {bad[:5]} (the video has {len(pts)} frames)")
+    keyframes = [i for i, k in enumerate(key) if k] or [0]
+    av = _av()
+    with open_url(url, "rb", **(storage_options or {})) as f, av.open(f) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        decoder, at = None, -1  # the frame index decoding stands at
+        for n in wanted:
+            kf = keyframes[bisect.bisect_right(keyframes, n) - 1]
+            if decoder is None or kf > at:
+                container.seek(pts[kf], stream=stream, backward=True, any_frame=False)
+                decoder, at = container.decode(stream), kf - 1
+            for frame in decoder:
+                if frame.pts is None:
+                    continue
+                at = bisect.bisect_left(pts, frame.pts)
+                if frame.pts >= pts[n]:
+                    break
+            else:
+                raise IndexError(f"{url}: the decoder ended before frame {n}")
+            yield n, frame.to_image()
 
 
 def video_frame(url: str, n: int, storage_options: dict | None = None):

@@ -23,10 +23,7 @@ from . import db, store, transfer
 from . import media as _media
 from .migrations import WORKSPACE
 from .requests import DEFAULT_TTL, Request, RequestStore, Worker
-
-#: CVAT's palette for labels created without a colour.
-PALETTE = ("#fa3253", "#24b353", "#3d3df5", "#ff6a4d", "#34d1b7", "#ff00cc", "#83e070", "#b83df5", "#fafa37",
-           "#33ddff", "#ddff33", "#8c78f0", "#ff6037", "#aaf0d1", "#c08040", "#5986b3")
+from .transfer import PALETTE
 
 
 def _now() -> str:
@@ -123,17 +120,20 @@ class _Node:
 
     @property
     def annotations(self) -> pd.DataFrame:
-        return self.dataset().annotations
+        """This scope's annotations (every source), frames numbered as its export numbers them."""
+        return transfer.scope_annotations(self._ws, self.level, self.id)
 
     @property
     def items(self) -> pd.DataFrame:
-        return self.dataset().items
+        """This scope's items; image sizes still unknown are read from the headers and cached."""
+        return transfer.scope_items(self._ws, self.level, self.id)
 
     def export(self, format: str, save_images: bool = False, name: str | None = None, target: str | None = None,
                storage: str | None = None) -> Request:
         """Export annotations (or the dataset, with ``save_images``) in the background.
 
-        ``target``: a folder or archive URL (any fsspec URL); ``storage``: the name of an
+        ``target``: a folder or archive URL (any fsspec URL), or ``"local"`` for
+        ``<workspace>/exports`` whatever the project's default; ``storage``: the name of an
         attached storage (``target`` is then a path inside it); neither: the project's
         default target storage, else ``<workspace>/exports``. ``name``: the archive name,
         else CVAT's default ``<level>_<id>_<annotations|dataset>_<timestamp>_<format>.zip``.
@@ -144,9 +144,14 @@ class _Node:
         op = "export:dataset" if save_images else "export:annotations"
         location, _, owned = transfer.export_location(self._ws, self._ws._project_of(self.level, self.id), target,
                                                       storage)
-        return self._ws._submit(op, self.level, self.id, spec.name, location, owned,
-                                lambda p: (transfer.export_scope(self._ws, self.level, self.id, spec.name, save_images,
-                                                                 name, target, storage, p), None, "exported"))
+        def run(progress):
+            result = transfer.export_scope(self._ws, self.level, self.id, spec.name, save_images, name, target,
+                                           storage, progress)
+            # what the format could not carry goes into the request's message (a LossWarning
+            # raised in a background thread would never reach the notebook)
+            return str(result), None, "exported" + (f"; {result.loss.summary()}" if result.loss else "")
+
+        return self._ws._submit(op, self.level, self.id, spec.name, location, owned, run)
 
     def import_annotations(self, source: str, format: str | None = None, storage: str | None = None,
                            **options) -> Request:
@@ -324,7 +329,12 @@ class Project(_Node):
                 info = _media.video_info(urls[0], opts)
                 stop = info["frames"] - 1 if stop_frame is None else min(stop_frame, info["frames"] - 1)
                 mframes = list(range(start_frame, stop + 1, frame_step))
-                items = pd.DataFrame({"name": [f"frame_{i:06d}" for i in range(len(mframes))], "media": urls[0],
+                if not mframes:
+                    raise ValueError(f"{urls[0]}: no frames in {start_frame}..{stop} (the video has "
+                                     f"{info['frames']} frames)")
+                stop = mframes[-1]  # CVAT's stop_frame is the last frame taken
+                # CVAT names video frames after their number in the video: frame_%06d
+                items = pd.DataFrame({"name": [f"frame_{i:06d}" for i in mframes], "media": urls[0],
                                       "media_frame": mframes, "width": info["width"], "height": info["height"],
                                       "kind": "video_frame"})
                 mode, filt = "interpolation", (f"step={frame_step}" if frame_step != 1 else "")
@@ -389,8 +399,15 @@ class Project(_Node):
         return ws._submit("import:dataset", "project", ident, format, str(source), False, run)
 
     def delete(self) -> None:
+        """Remove the project, its tasks, jobs and annotations, and the media copied in for them."""
         with db.transaction(self._ws.conn) as conn:
+            dirs = [r[0] for r in conn.execute("SELECT DISTINCT media_dir FROM tasks WHERE project_id = ? AND "
+                                               "media_dir IS NOT NULL", (self.id,)).fetchall()]
             conn.execute("DELETE FROM projects WHERE id = ?", (self.id,))
+            still = {r[0] for r in conn.execute("SELECT DISTINCT media_dir FROM tasks WHERE media_dir IS NOT NULL")}
+        for d in dirs:
+            if d not in still and _inside(d, os.path.join(self._ws.path, "media")):
+                shutil.rmtree(d, ignore_errors=True)
 
     def __repr__(self) -> str:
         return f"<Project {self.id} {self.name!r}: {len(self.labels)} labels, {len(self.tasks)} tasks>"
@@ -400,6 +417,10 @@ def _overlap(size: int, segment_size: int | None, overlap: int | None, mode: str
     from .segments import effective
 
     return effective(size, segment_size, overlap, mode)[1]
+
+
+def _inside(path: str, folder: str) -> bool:
+    return os.path.abspath(path).startswith(os.path.abspath(folder) + os.sep)
 
 
 def _copy_all(urls: list[str], folder: str, opts: dict) -> list[str]:
@@ -437,6 +458,7 @@ class Workspace:
         db.migrate(self.conn, WORKSPACE)
         self._requests = RequestStore(os.path.join(self.path, "requests.db"))
         self._requests.recover(self.result_ttl)
+        self.clean_media()
         self._worker = Worker(self._requests, self.result_ttl, threads=workers)
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -504,6 +526,29 @@ class Workspace:
             if (url == base or url.startswith(base + "/")) and len(base) > best:
                 best, opts = len(base), (orjson.loads(o) if o else {})
         return opts
+
+    def clean_media(self, older_than: _dt.timedelta = _dt.timedelta(hours=24)) -> list[str]:
+        """Delete folders of ``media/`` that no task refers to and that are older than
+        ``older_than``: media copied by an import that failed or whose process was killed
+        (the database rolled back; the files cannot be). The age keeps the copies of an import
+        still running in another kernel. Runs when the workspace is opened."""
+        root = os.path.join(self.path, "media")
+        try:
+            names = os.listdir(root)
+        except FileNotFoundError:
+            return []
+        # by folder name (a uuid), not full path: a workspace moved elsewhere must not lose its media
+        used = {os.path.basename(os.path.normpath(r[0])) for r in
+                self.conn.execute("SELECT DISTINCT media_dir FROM tasks WHERE media_dir IS NOT NULL")}
+        limit = _dt.datetime.now().timestamp() - older_than.total_seconds()
+        gone = []
+        for name in names:
+            path = os.path.join(root, name)
+            if name in used or not os.path.isdir(path) or os.path.getmtime(path) > limit:
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            gone.append(path)
+        return gone
 
     # -- storages ------------------------------------------------------------------------------
     def attach_storage(self, name: str, url: str, **options: Any) -> Storage:

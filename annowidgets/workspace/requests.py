@@ -221,9 +221,10 @@ class Worker:
         self._events.setdefault(rid, threading.Event()).set()
         self.store.update(rid, cancel=1)
         # a request still in the queue is cancelled at once; a running one at its next step
-        self.store.conn.execute("UPDATE requests SET status = 'cancelled', finished = ?, message = ? "
-                                "WHERE id = ? AND status = 'queued'", (iso(now()), "cancelled before it started",
-                                                                        rid))
+        t = now()
+        self.store.conn.execute("UPDATE requests SET status = 'cancelled', finished = ?, expiry = ?, message = ? "
+                                "WHERE id = ? AND status = 'queued'",
+                                (iso(t), iso(t + self.ttl), "cancelled before it started", rid))
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
@@ -252,6 +253,12 @@ class Request:
     @property
     def operation(self) -> str:
         return self._row()["operation"]
+
+    @property
+    def target(self) -> str:
+        """What the request works on, as ``"<level> <id>"`` (e.g. ``"task 7"``)."""
+        r = self._row()
+        return f"{r['level']} {r['target_id']}"
 
     @property
     def status(self) -> str:

@@ -134,12 +134,36 @@ def read_items(conn: sqlite3.Connection, scope: Scope) -> pd.DataFrame:
     return schema.conform("items", df)
 
 
-def read_annotations(conn: sqlite3.Connection, scope: Scope) -> pd.DataFrame:
-    names = ["ann_id", "item_id", "frame", *_ANN_COLS]
-    sel = ", ".join(["a.ann_id", "a.item_id", 'i."frame"', *(f"a.{q(c)}" for c in _ANN_COLS)])
+def read_annotations(conn: sqlite3.Connection, scope: Scope, with_task: bool = False) -> pd.DataFrame:
+    """The scope's annotations, frames task-relative (plus a ``task`` column with ``with_task``)."""
+    names = ["ann_id", "item_id", "frame", *_ANN_COLS] + (["task"] if with_task else [])
+    sel = ", ".join(["a.ann_id", "a.item_id", 'i."frame"', *(f"a.{q(c)}" for c in _ANN_COLS)]
+                    + (["i.task_id"] if with_task else []))
     df = fetch(conn, f"SELECT {sel} FROM annotations a JOIN items i ON i.item_id = a.item_id WHERE {scope.cond} "
                "ORDER BY a.ann_id", scope.params, names, _json_cols("annotations"))
     return schema.conform("annotations", df)
+
+
+def scope_tasks(conn: sqlite3.Connection, scope: Scope, project_id: int) -> pd.DataFrame:
+    """The tasks table of a scope: all of a project's, else the one task (of the job)."""
+    if scope.level == "project":
+        return read_tasks(conn, "project_id = ?", (project_id,))
+    return read_tasks(conn, "id = ?", (scope.id if scope.level == "task" else scope.params[0],))
+
+
+def load_annotations(conn: sqlite3.Connection, scope: Scope, project_id: int) -> pd.DataFrame:
+    """Only the annotations of a scope, frames numbered as :func:`load_scope` numbers them
+    (what ``task.annotations`` shows, without building the whole Dataset)."""
+    conn.execute("BEGIN")
+    try:
+        anns = read_annotations(conn, scope, with_task=True)
+        tasks = scope_tasks(conn, scope, project_id)
+    finally:
+        conn.execute("COMMIT")
+    task = anns.pop("task")
+    if len(anns):
+        anns["frame"] = number_frames(anns["frame"], task, tasks, scope.level)
+    return anns
 
 
 def read_sets(conn: sqlite3.Connection, scope: Scope) -> pd.DataFrame:
@@ -166,13 +190,22 @@ def read_labels(conn: sqlite3.Connection, project_id: int) -> pd.DataFrame:
 
 
 def read_tasks(conn: sqlite3.Connection, where: str, params) -> pd.DataFrame:
+    """Tasks; ``extra`` holds what CVAT's meta block shows beyond the columns (created, updated)."""
     names = ["task_id", "name", "subset", "mode", "size", "start_frame", "stop_frame", "frame_filter",
-             "segment_size", "overlap"]
+             "segment_size", "overlap", "extra", "created", "updated"]
     df = fetch(conn, f"SELECT id, name, subset, mode, size, start_frame, stop_frame, frame_filter, segment_size, "
-               f"overlap FROM tasks WHERE {where} ORDER BY subset, id", params, names)
+               f"overlap, extra, created, updated FROM tasks WHERE {where} ORDER BY subset, id", params, names,
+               json_cols=("extra",))
     if len(df):
         df["subset"] = df["subset"].where(df["subset"].astype(bool), "default")
-    return schema.conform("tasks", df)
+        df["extra"] = [{**(e or {}), "created": cvat_time(c), "updated": cvat_time(u)}
+                       for e, c, u in zip(df["extra"], df["created"], df["updated"], strict=True)]
+    return schema.conform("tasks", df.drop(columns=["created", "updated"]))
+
+
+def cvat_time(iso: str | None) -> str:
+    """A stored ISO timestamp as CVAT writes it in ``<created>`` (``2020-04-23 08:57:24.614217+00:00``)."""
+    return iso.replace("T", " ", 1) if isinstance(iso, str) else ""
 
 
 def read_jobs(conn: sqlite3.Connection, where: str, params) -> pd.DataFrame:
@@ -181,39 +214,75 @@ def read_jobs(conn: sqlite3.Connection, where: str, params) -> pd.DataFrame:
     return schema.conform("jobs", df)
 
 
-def load_scope(conn: sqlite3.Connection, scope: Scope, project_id: int, media_root: str | None = None) -> Dataset:
+def load_scope(conn: sqlite3.Connection, scope: Scope, project_id: int, media_root: str | None = None,
+               annotations: bool = True) -> Dataset:
     """The job, task or project as a :class:`Dataset` (annotations of every source).
 
     A project keeps its tasks apart by subset as CVAT does: frame numbers are offset per
-    subset (tasks ordered by id) so they stay unique within it.
+    subset (tasks ordered by id) so they stay unique within it. ``annotations=False`` reads
+    the hierarchy and items only (``task.items`` need not load a million boxes).
     """
     conn.execute("BEGIN")  # one snapshot for all the reads, so a concurrent import is seen whole or not at all
     try:
         items = read_items(conn, scope)
-        anns = read_annotations(conn, scope)
-        sets = read_sets(conn, scope)
-        rels = read_relations(conn, scope)
+        anns = read_annotations(conn, scope) if annotations else schema.empty("annotations")
+        sets = read_sets(conn, scope) if annotations else None
+        rels = read_relations(conn, scope) if annotations else None
         labels = read_labels(conn, project_id)
+        tasks = scope_tasks(conn, scope, project_id)
         if scope.level == "project":
-            tasks = read_tasks(conn, "project_id = ?", (project_id,))
             jobs = read_jobs(conn, "task_id IN (SELECT id FROM tasks WHERE project_id = ?)", (project_id,))
         elif scope.level == "task":
-            tasks = read_tasks(conn, "id = ?", (scope.id,))
             jobs = read_jobs(conn, "task_id = ?", (scope.id,))
         else:
-            tasks = read_tasks(conn, "id = ?", (scope.params[0],))
             jobs = read_jobs(conn, "id = ?", (scope.id,))
     finally:
         conn.execute("COMMIT")
-    if scope.level == "project" and len(items):
-        tasks_sorted = tasks.sort_values(["subset", "task_id"])
-        offset = tasks_sorted.groupby("subset", sort=False)["size"].transform(
-            lambda s: s.fillna(0).cumsum() - s.fillna(0))
-        off = pd.Series(offset.to_numpy(), index=tasks_sorted["task_id"].to_numpy())
-        items["frame"] = (items["frame"] + items["task"].map(off).fillna(0).astype("Int64")).astype("Int64")
+    if len(items):
+        items["frame"] = number_frames(items["frame"], items["task"], tasks, scope.level)
         anns["frame"] = anns["item_id"].map(pd.Series(items["frame"].to_numpy(), index=items["item_id"].to_numpy()))
     return Dataset(items=items, annotations=anns, sets=sets, relations=rels, labels=labels, tasks=tasks,
                    jobs=jobs, media_root=media_root)
+
+
+def number_frames(frames: pd.Series, task: pd.Series, tasks: pd.DataFrame, level: str) -> pd.Series:
+    """Task-relative frame indexes (as stored) numbered as the scope's export numbers them.
+
+    Job or task: CVAT's absolute frame numbers, ``start_frame + i * step`` (a video task
+    started at frame 10 with ``step=3`` shows 10, 13, 16…, as CVAT's ``<image id>`` and track
+    frames do; image tasks start at 0 with step 1). Project: the tasks of a subset (by id)
+    follow each other, so frame numbers stay unique within the subset, as in CVAT's project
+    export.
+    """
+    t = tasks.set_index("task_id")
+    if level == "project":
+        ordered = tasks.sort_values(["subset", "task_id"])
+        size = ordered["size"].fillna(0)
+        offset = size.groupby(ordered["subset"], sort=False).transform(lambda s: s.cumsum() - s)
+        base = task.map(pd.Series(offset.to_numpy(), index=ordered["task_id"].to_numpy())).fillna(0)
+        step = pd.Series(1, index=task.index)
+    else:
+        base = task.map(t["start_frame"].fillna(0)).fillna(0)
+        step = task.map(t["frame_filter"].map(frame_step)).fillna(1)
+    return (base.astype("int64") + frames.astype("int64") * step.astype("int64")).astype("Int64")
+
+
+def project_frames(items: pd.DataFrame, tasks: pd.DataFrame) -> pd.Series:
+    """:func:`number_frames` of a project's items."""
+    return number_frames(items["frame"], items["task"], tasks, "project")
+
+
+def absolute_frames(items: pd.DataFrame, tasks: pd.DataFrame) -> pd.Series:
+    """:func:`number_frames` of a task's or job's items."""
+    return number_frames(items["frame"], items["task"], tasks, "task")
+
+
+def frame_step(frame_filter) -> int:
+    """The ``step=N`` of a CVAT frame filter (1 when absent)."""
+    import re
+
+    m = re.search(r"step\s*=\s*(\d+)", frame_filter if isinstance(frame_filter, str) else "")
+    return int(m.group(1)) if m else 1
 
 
 # -- writing ---------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from fsspec.core import url_to_fs
 from ..core import schema
 from ..core.dataset import Dataset
 from ..core.errors import AnnowidgetsError
+from ..core.loss import ExportResult
 from ..formats import registry
 from . import media as _media
 from . import store
@@ -29,6 +30,10 @@ from .db import transaction
 from .segments import segments
 
 Progress = Callable[[float, str], None]
+
+#: CVAT's palette for labels created without a colour.
+PALETTE = ("#fa3253", "#24b353", "#3d3df5", "#ff6a4d", "#34d1b7", "#ff00cc", "#83e070", "#b83df5", "#fafa37",
+           "#33ddff", "#ddff33", "#8c78f0", "#ff6037", "#aaf0d1", "#c08040", "#5986b3")
 
 
 def _noop(fraction: float, message: str = "") -> None:
@@ -56,8 +61,11 @@ def export_location(ws, project_id: int, target: str | None, storage: str | None
     ``storage`` names an attached storage (``target`` is then a path inside it); a bare
     ``target`` URL gets the options of the attached storage it lies in; no target means the
     project's default target storage, or ``<workspace>/exports`` (``owned``: results there
-    are deleted when the request expires).
+    are deleted when the request expires). ``target="local"`` is CVAT's ``location=local``:
+    ``<workspace>/exports`` even when the project's default target is a cloud storage.
     """
+    if storage is None and target == "local":
+        return os.path.join(ws.path, "exports"), {}, True
     if storage is not None:
         st = ws.storage(storage)
         return (posixpath.join(st.url, target) if target else st.url), st.options, False
@@ -88,22 +96,77 @@ def import_location(ws, project_id: int, source: str, storage: str | None) -> tu
 
 
 # -- export ------------------------------------------------------------------------------------
-def scope_dataset(ws, level: str, ident: int, fill_sizes: bool = True) -> Dataset:
+def scope_annotations(ws, level: str, ident: int) -> pd.DataFrame:
+    """The scope's annotations alone, frames numbered as in :func:`scope_dataset`."""
+    conn = ws.conn
+    return store.load_annotations(conn, store.Scope.of(conn, level, ident), ws._project_of(level, ident))
+
+
+def scope_items(ws, level: str, ident: int) -> pd.DataFrame:
+    """The scope's items alone (sizes read and cached), frames numbered as in :func:`scope_dataset`."""
+    conn = ws.conn
+    scope = store.Scope.of(conn, level, ident)
+    conn.execute("BEGIN")
+    try:
+        items = store.read_items(conn, scope)
+        tasks = store.scope_tasks(conn, scope, ws._project_of(level, ident))
+    finally:
+        conn.execute("COMMIT")
+    if len(items):
+        items["frame"] = store.number_frames(items["frame"], items["task"], tasks, level)
+    fill_item_sizes(ws, items)
+    return items
+
+
+def scope_dataset(ws, level: str, ident: int, fill_sizes: bool = True, annotations: bool = True) -> Dataset:
     """The job, task or project as a Dataset, sizes read (and cached) where still unknown."""
     conn = ws.conn
     scope = store.Scope.of(conn, level, ident)
     project_id = ws._project_of(level, ident)
-    ds = store.load_scope(conn, scope, project_id)
+    ds = store.load_scope(conn, scope, project_id, annotations=annotations)
     if fill_sizes:
         fill_item_sizes(ws, ds.items)
     name = conn.execute(f"SELECT {'name' if level != 'job' else 'NULL'} FROM "
                         f"{ {'project': 'projects', 'task': 'tasks', 'job': 'jobs'}[level]} WHERE id = ?",
                         (ident,)).fetchone()[0]
-    pname = conn.execute("SELECT name FROM projects WHERE id = ?", (project_id,)).fetchone()[0]
+    pname, pcreated, pupdated = conn.execute("SELECT name, created, updated FROM projects WHERE id = ?",
+                                             (project_id,)).fetchone()
     ds.info.update({"level": level, "id": int(ident), "project_id": int(project_id), "project_name": pname})
+    if level == "project":
+        ds.info["project"] = {"created": store.cvat_time(pcreated), "updated": store.cvat_time(pupdated)}
+    job_updated = conn.execute("SELECT updated FROM jobs WHERE id = ?", (ident,)).fetchone()[0] \
+        if level == "job" else None
     if name is not None:
         ds.info["name"] = name
+    _cvat_meta(ds, level, job_updated)
     return ds
+
+
+def _cvat_meta(ds: Dataset, level: str, job_updated: str | None = None) -> None:
+    """What CVAT's meta block says beyond our columns: a video task's ``original_size`` and
+    ``source``; a job's own size and absolute start/stop frames (start + segment × step)."""
+    tasks, items = ds.tasks, ds.items
+    if not len(tasks):
+        return
+    video = items[items["kind"].eq("video_frame")].drop_duplicates("task")
+    for row in video.itertuples(index=False):
+        hit = tasks.index[tasks["task_id"].eq(row.task)]
+        for k in hit:
+            extra = dict(tasks.at[k, "extra"] or {})
+            extra.setdefault("original_size", [("width", str(row.width)), ("height", str(row.height))])
+            if isinstance(row.media, str):
+                extra.setdefault("source", posixpath.basename(row.media.split("::")[0]))
+            tasks.at[k, "extra"] = extra
+    if level == "job" and len(ds.jobs) == 1:
+        job = ds.jobs.iloc[0]
+        k = tasks.index[0]
+        start, step = int(tasks.at[k, "start_frame"] or 0), store.frame_step(tasks.at[k, "frame_filter"])
+        tasks.at[k, "size"] = int(job["stop"]) - int(job["start"]) + 1
+        tasks.at[k, "start_frame"] = start + int(job["start"]) * step
+        tasks.at[k, "stop_frame"] = start + int(job["stop"]) * step
+        extra = dict(tasks.at[k, "extra"] or {})
+        extra["updated"] = store.cvat_time(job_updated) or extra.get("updated", "")
+        tasks.at[k, "extra"] = extra
 
 
 def fill_item_sizes(ws, items: pd.DataFrame) -> None:
@@ -133,11 +196,14 @@ def _frames_to_png(ds: Dataset, folder: str, progress: Progress) -> None:
     mframe = rows["media_frame"] if "media_frame" in rows else rows["frame"]
     new_media = pd.Series(index=rows.index, dtype=object)
     done, total = 0, len(rows)
-    for url, group in rows.groupby("media", sort=False):
+    for (task, url), group in rows.groupby([rows["task"].fillna(-1), "media"], sort=False):
+        # one folder per task: a project's subsets each number their frames from 0
+        sub = os.path.join(folder, str(int(task)))
+        os.makedirs(sub, exist_ok=True)
         wanted = dict(zip(mframe[group.index].astype(int), group.index, strict=True))
         for n, image in _media.video_frames(url, wanted.keys()):
             idx = wanted[n]
-            path = os.path.join(folder, f"frame_{int(ds.items.at[idx, 'frame']):06d}.PNG")
+            path = os.path.join(sub, f"frame_{int(ds.items.at[idx, 'frame']):06d}.PNG")
             image.save(path, format="PNG")
             new_media[idx] = path
             done += 1
@@ -164,8 +230,9 @@ def _localize_media(ws, ds: Dataset, folder: str, progress: Progress) -> None:
 
 
 def export_scope(ws, level: str, ident: int, format: str, save_images: bool, name: str | None,
-                 target: str | None, storage: str | None, progress: Progress = _noop) -> str:
-    """Write the scope as ``format``; return the archive's path or URL."""
+                 target: str | None, storage: str | None, progress: Progress = _noop) -> ExportResult:
+    """Write the scope as ``format``; return the archive's path or URL, with ``.loss`` saying
+    what the format could not carry."""
     spec = registry.get(format)
     if spec.write is None:
         raise ValueError(f"format {spec.name!r} cannot be exported")
@@ -183,8 +250,8 @@ def export_scope(ws, level: str, ident: int, format: str, save_images: bool, nam
             _localize_media(ws, ds, tmp, lambda f, m="": progress(0.3 + 0.1 * f, m))
         result = registry.export(ds, folder, spec.name, save_images=save_images, name=name,
                                  storage_options=options or None,
-                                 progress=lambda f, m="": progress(0.4 + 0.6 * f, m or "writing"))
-    return str(result)
+                                 progress=lambda f, m="": progress(0.4 + 0.6 * f, m or "writing"), warn=False)
+    return result
 
 
 # -- matching -------------------------------------------------------------------------------
@@ -199,9 +266,12 @@ def _base(names: pd.Series) -> pd.Series:
 def match_items(incoming: pd.DataFrame, scope_items: pd.DataFrame, by_subset: bool) -> pd.Series:
     """Map incoming ``item_id`` -> database ``item_id``: by name, then id, then frame number.
 
-    Names match exactly, then without extension, then by base name without extension when
-    that is unique in the scope. With ``by_subset`` (a project) names are first matched
-    within the same subset. Unmatched incoming items map to NA.
+    As CVAT's ``match_dm_item``: the name (path as uploaded) matches exactly, then the id
+    (Datumaro's item id: the path without extension), then the base name without extension
+    when that is unique in the scope, then the frame number (CVAT's absolute frame, the
+    ``<image id>``). With ``by_subset`` (a project) names are first matched within the same
+    subset. Our own integer ``item_id`` is never matched: a reader numbers items 0..N-1, and
+    those numbers would land on unrelated rows of the database. Unmatched items map to NA.
     """
     out = pd.Series(pd.NA, index=incoming["item_id"].to_numpy(), dtype="Int64")
 
@@ -222,10 +292,11 @@ def match_items(incoming: pd.DataFrame, scope_items: pd.DataFrame, by_subset: bo
         keys = [(inc_sub + a, db_sub + b) for a, b in keys] + keys
     for a, b in keys:
         by_key(a.reset_index(drop=True), b.reset_index(drop=True))
-    by_key(incoming["item_id"].astype("Int64").reset_index(drop=True), scope_items["item_id"].astype("Int64")
-           .reset_index(drop=True))
-    by_key(incoming["frame"].astype("Int64").reset_index(drop=True), scope_items["frame"].astype("Int64")
-           .reset_index(drop=True))
+    inc_frame, db_frame = incoming["frame"].astype("Int64"), scope_items["frame"].astype("Int64")
+    if by_subset:  # a project numbers frames per subset
+        inc_frame = incoming["subset"].astype(str) + "\0" + inc_frame.astype(str)
+        db_frame = scope_items["subset"].astype(str) + "\0" + db_frame.astype(str)
+    by_key(inc_frame.reset_index(drop=True), db_frame.reset_index(drop=True))
     return out
 
 
@@ -236,19 +307,27 @@ def used_labels(ds: Dataset) -> list[str]:
     return names + extra
 
 
-def settle_labels(conn, project_id: int, ds: Dataset) -> Dataset:
+def settle_labels(conn, project_id: int, ds: Dataset, declared: bool = True) -> Dataset:
     """Create the dataset's labels if the project has none, else check them (CVAT's rule).
 
-    ``background`` is the one label a dataset may carry that the project lacks; its
-    annotations are dropped, as CVAT does. Returns the dataset without them.
+    ``declared``: a dataset import checks every label the input declares (CVAT compares
+    the dataset's categories); an annotation import checks only the labels its annotations
+    use, as CVAT maps each shape's label (a VOC labelmap listing all 20 VOC classes must not
+    block boxes of two of them). ``background`` is the one label a dataset may carry that
+    the project lacks; its annotations are dropped, as CVAT does. Returns the dataset
+    without them.
     """
     have = set(store.read_labels(conn, project_id)["name"])
-    want = used_labels(ds)
+    want = used_labels(ds) if declared or not have else \
+        [n for n in pd.unique(ds.annotations["label"]) if n]
     if not have:
         rows = ds.labels.drop_duplicates("name") if len(ds.labels) else schema.empty("labels")
         missing = [n for n in want if n not in set(rows["name"])]
         if missing:
             rows = pd.concat([rows, schema.conform("labels", {"name": missing})], ignore_index=True)
+        rows = rows.reset_index(drop=True)
+        no_colour = rows["color"].isna()
+        rows.loc[no_colour, "color"] = [PALETTE[i % len(PALETTE)] for i in range(int(no_colour.sum()))]
         store.insert_labels(conn, project_id, rows)
         return ds
     missing = [n for n in want if n not in have and n != "background"]
@@ -276,12 +355,14 @@ def import_annotations(ws, level: str, ident: int, ds: Dataset, progress: Progre
     project_id = ws._project_of(level, ident)
     with transaction(ws.conn) as conn:
         scope = store.Scope.of(conn, level, ident)
-        if level == "project":
-            scope_items = store.read_items(conn, scope)
-            ds_items = ds.items
-        else:
-            scope_items = store.read_items(conn, scope)
-            ds_items = ds.items
+        scope_items = store.read_items(conn, scope)
+        ds_items = ds.items
+        # frame numbers as the scope exports them: CVAT's absolute numbers, offset per subset in a project
+        task_ids = tuple(int(x) for x in pd.unique(scope_items["task"]))
+        tasks = store.read_tasks(conn, f"id IN ({','.join('?' * len(task_ids))})", task_ids) if task_ids \
+            else schema.empty("tasks")
+        frames = store.project_frames if level == "project" else store.absolute_frames
+        scope_items = scope_items.assign(frame=frames(scope_items, tasks))
         mapping = match_items(ds_items, scope_items, by_subset=level == "project")
         annotated = ds.annotations["item_id"].unique()
         unmatched = mapping[mapping.isna() & mapping.index.isin(annotated)]
@@ -290,7 +371,7 @@ def import_annotations(ws, level: str, ident: int, ds: Dataset, progress: Progre
             raise ImportMismatchError(
                 f"{len(names)} annotated item(s) of the input match no frame of {level} {ident} "
                 f"(matched by name, then id, then frame number): {_listing(names)}")
-        ds = settle_labels(conn, project_id, ds)
+        ds = settle_labels(conn, project_id, ds, declared=False)
         progress(0.1, "replacing annotations")
         store.delete_annotations(conn, scope)
         task_of = pd.Series(scope_items["task"].to_numpy(), index=scope_items["item_id"].to_numpy())

@@ -48,3 +48,24 @@ def _seq(v) -> tuple:
 
 def _dict(v) -> dict:
     return v if isinstance(v, dict) else {}
+
+
+def write_many(path: str, who: str, shared_task: int) -> None:
+    """What each of two processes does to one workspace at the same time (test_concurrency):
+    four tasks with annotations and four projects of its own, then three whole replacements
+    of one shared task's annotations."""
+    from annowidgets.workspace import Workspace, transfer
+
+    ws = Workspace(path)
+    try:
+        p = ws.project("shared")
+        for k in range(4):
+            names = [f"{who}-{k}-{i}.png" for i in range(5)]
+            t = p.create_task_from(annotations_for(names, per_item=3), name=f"{who}-{k}", segment_size=2)
+            transfer.import_annotations(ws, "task", t.id, annotations_for(names, per_item=4))
+            ws.create_project(f"{who}-{k}", labels=["car", "person"])
+        for k in range(3):  # both processes replace the same task's annotations: each import is whole
+            transfer.import_annotations(ws, "task", shared_task, annotations_for(["s0.png", "s1.png"],
+                                                                                 per_item=1 + k))
+    finally:
+        ws.close()

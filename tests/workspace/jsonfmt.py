@@ -11,9 +11,16 @@ import pandas as pd
 from annowidgets.core.dataset import TABLE_NAMES, Dataset
 from annowidgets.formats import registry
 from annowidgets.formats._media import copy_media
-from annowidgets.workspace.store import dumps
+from annowidgets.workspace.store import _json_default
 
 NAME = "AW tables JSON 1.0"
+
+
+def _default(v):
+    try:
+        return _json_default(v)
+    except TypeError:
+        return str(v)
 
 
 def _media_rel(subset: str, name: str) -> str:
@@ -24,12 +31,10 @@ def write(ds: Dataset, sink, ctx) -> None:
     doc = {"info": ds.info, "tables": {}}
     for t in TABLE_NAMES:
         df = getattr(ds, t)
-        doc["tables"][t] = {c: [orjson.loads(dumps(v)) if dumps(v) is not None else None for v in df[c].astype(object)
-                                .where(df[c].notna() if df[c].dtype != object else df[c].map(lambda v: v is not None),
-                                       None)]
-                            for c in df.columns if c != "media_frame"}
+        doc["tables"][t] = {c: df[c].astype(object).where(df[c].notna(), None).tolist() if df[c].dtype != object
+                            else df[c].tolist() for c in df.columns if c != "media_frame"}
     ctx.step(0.5, "tables")
-    sink.write_bytes("tables.json", orjson.dumps(doc, default=str))
+    sink.write_bytes("tables.json", orjson.dumps(doc, default=_default, option=orjson.OPT_SERIALIZE_NUMPY))
     if ctx.save_images:
         pairs = [(i, m, _media_rel(s, n)) for i, m, s, n in
                  zip(ds.items["item_id"], ds.items["media"], ds.items["subset"], ds.items["name"], strict=True)]

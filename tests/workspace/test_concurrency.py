@@ -15,7 +15,7 @@ import pytest
 from annowidgets.workspace import Workspace, transfer
 
 from .conftest import make_images
-from .helpers import annotations_for, geometry
+from .helpers import annotations_for, geometry, write_many
 from .jsonfmt import NAME
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +31,7 @@ KILLED_IMPORT = """
     import sys, time
     import tests.workspace.jsonfmt
     from annowidgets.workspace import Workspace, store
+    store.CHUNK = 250  # small chunks: the import is killed between two of them
     real = store.insert
     def slow(conn, table, columns, progress=None, what=""):
         # the real insert, then a pause per chunk so the parent surely kills us mid-transaction
@@ -48,7 +49,7 @@ KILLED_IMPORT = """
 
 
 def test_killed_import_leaves_the_workspace_unchanged(tmp_path):
-    n_items = 400
+    n_items = 200
     make_images(tmp_path / "imgs", 1, size=(8, 8))
     names = [f"f{i:04d}.png" for i in range(n_items)]
     ws = Workspace(tmp_path / "ws")
@@ -57,7 +58,7 @@ def test_killed_import_leaves_the_workspace_unchanged(tmp_path):
     ds0.items["media"] = str(tmp_path / "imgs" / "img000.png")
     t = p.create_task_from(ds0, name="big", segment_size=100)
     before = geometry(t.annotations)
-    big = annotations_for(names, per_item=30)  # 12,000 annotations: 3 chunks of 5,000
+    big = annotations_for(names, per_item=10)  # 2,000 annotations: 8 chunks of 250, 0.5 s apart
     src = str(transfer_archive(big, tmp_path / "big.zip"))
     ws.close()
 
@@ -101,38 +102,35 @@ def transfer_archive(ds, path):
 
 WRITER = """
     import os, sys, time
-    from annowidgets.workspace import Workspace, transfer
-    from tests.workspace.helpers import annotations_for
-    ws = Workspace(sys.argv[1])
-    who, go = sys.argv[2], sys.argv[3]
+    from tests.workspace.helpers import write_many
+    path, who, ready, go, shared = sys.argv[1:6]
+    open(ready, "w").close()  # imports done: the parent starts us both at once
     while not os.path.exists(go):
         time.sleep(0.005)
-    p = ws.project("shared")
-    for k in range(4):
-        names = [f"{who}-{k}-{i}.png" for i in range(5)]
-        ds = annotations_for(names, per_item=3)
-        t = p.create_task_from(ds, name=f"{who}-{k}", segment_size=2)
-        transfer.import_annotations(ws, "task", t.id, annotations_for(names, per_item=4))
-        p2 = ws.create_project(f"{who}-{k}", labels=["car", "person"])
-    shared = ws.task(int(sys.argv[4]))
-    for k in range(3):  # both processes replace the same task's annotations: each import is whole
-        transfer.import_annotations(ws, "task", shared.id, annotations_for(["s0.png", "s1.png"], per_item=1 + k))
+    write_many(path, who, int(shared))
     print("done")
 """
 
 
 def test_two_processes_lose_nothing(tmp_path):
+    """This process and a child write to one workspace at the same time."""
     ws = Workspace(tmp_path / "ws")
     p = ws.create_project("shared", labels=["car", "person"])
     shared = p.create_task_from(annotations_for(["s0.png", "s1.png"]), name="both")
     ws.close()
-    go = tmp_path / "go"
-    procs = [_python(WRITER, str(tmp_path / "ws"), who, str(go), str(shared.id)) for who in ("a", "b")]
-    time.sleep(0.5)
-    go.touch()
-    for proc in procs:
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    proc = _python(WRITER, str(tmp_path / "ws"), "b", str(ready), str(go), str(shared.id))
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        go.touch()
+        write_many(str(tmp_path / "ws"), "a", shared.id)
         out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0 and "done" in out, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "done" in out, err
     ws = Workspace(tmp_path / "ws")
     p = ws.project("shared")
     tasks = [t for t in p.tasks if t.name != "both"]

@@ -61,8 +61,13 @@ def test_export_to_s3_and_import_back(ws, images, s3, tmp_path):
 
     # a named storage plus a file name, and a bare URL (options found by its prefix)
     t.jobs[0].export(format=NAME, storage="cloud", name="job0.zip").wait()
+    bare = p.export(format=NAME, target="s3://bucket/exports/bare/").wait()
     fs.invalidate_cache()
     assert fs.exists("bucket/exports/job0.zip")
+    assert bare.startswith(f"s3://bucket/exports/bare/project_{p.id}_annotations_") and fs.exists(bare)
+    transfer.import_annotations(ws, "task", t.id, annotations_for(names[:1], per_item=1))
+    t.import_annotations("job0.zip", storage="cloud").wait()  # a storage plus a file name: the job's frames
+    assert sorted(set(t.annotations["frame"])) == [0, 1, 2, 3, 4]
     transfer.import_annotations(ws, "task", t.id, annotations_for(names[:1], per_item=1))
     t.import_annotations(url, format=NAME).wait()  # a URL inside an attached storage
     assert geometry(t.annotations) == before
@@ -88,3 +93,32 @@ def test_task_from_s3_media(ws, s3):
     assert items["width"].tolist() == [32] * 4
     assert items["media"].str.startswith("s3://bucket/media/").all()
     assert t.frame(2).size == (32, 24)
+
+
+def test_video_task_from_s3(ws, s3, tmp_path):
+    pytest.importorskip("av")
+    from .test_video import make_video
+
+    fs, opts = s3
+    fs.put(make_video(tmp_path / "clip.mp4", n=12), "bucket/videos/clip.mp4")
+    ws.attach_storage("videos", "s3://bucket/videos", **opts)
+    t = ws.create_project("p", labels=["car"]).create_task("remote", media="s3://bucket/videos/clip.mp4",
+                                                          start_frame=2, frame_step=2)
+    assert t.mode == "interpolation" and t.size == 5  # frames 2, 4, ... 10
+    im = t.frame(3)  # frame 8, read through s3fs with the storage's credentials
+    assert im.size == (64, 48) and abs(int(im.getpixel((5, 5))[0]) - 64) <= 4
+
+
+def test_task_from_many_s3_urls_lists_the_prefix_once(ws, s3, monkeypatch):
+    fs, opts = s3
+    ws.attach_storage("media", "s3://bucket/media", **opts)
+    calls = []
+    for name in ("exists", "isdir", "info"):
+        real = getattr(s3fs.S3FileSystem, name)
+        monkeypatch.setattr(s3fs.S3FileSystem, name,
+                            lambda self, *a, _real=real, _n=name, **k: calls.append(_n) or _real(self, *a, **k))
+    urls = [f"s3://bucket/media/img{i:03d}.png" for i in range(4)]
+    t = ws.create_project("p").create_task("listed", media=urls)
+    assert t.size == 4 and calls == []  # one listing of the prefix, no request per object
+    with pytest.raises(FileNotFoundError, match=r"img009\.png"):
+        ws.project("p").create_task("bad", media=[*urls, "s3://bucket/media/img009.png"])

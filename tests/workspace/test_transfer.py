@@ -294,6 +294,8 @@ def test_export_to_attached_storage_and_import_from_it(setup, tmp_path):
     transfer.import_annotations(ws, "task", t.id, annotations_for(NAMES[:1]))
     t.import_annotations("x.zip").wait()  # a bare name is looked up in the default source storage
     assert len(t.annotations) == 30
+    local = t.export(format=NAME, target="local").wait()  # CVAT's location=local beats the default
+    assert os.path.dirname(local) == os.path.join(ws.path, "exports")
 
 
 def test_sink_is_atomic_for_the_workspace_too(tmp_path):
@@ -301,3 +303,55 @@ def test_sink_is_atomic_for_the_workspace_too(tmp_path):
         s.write_bytes("x", b"1")
         raise RuntimeError
     assert os.listdir(tmp_path) == []
+
+
+def test_reader_item_ids_never_match_database_rows(setup):
+    """Readers number items 0..N-1; the workspace's rows are numbered from 1 across tasks.
+    Matching those would shift every frame by one, so unmatched names fall to frame numbers."""
+    ws, p, t = setup
+    new = annotations_for(["x0.png", "x1.png", "x2.png"], per_item=1)  # item ids 0, 1, 2
+    new.items["frame"] = [5, 6, 7]
+    transfer.import_annotations(ws, "task", t.id, new)
+    a = t.annotations.sort_values("frame")
+    assert a["frame"].tolist() == [5, 6, 7]
+    assert [x["name"] for x in a["attributes"]] == ["x0.png", "x1.png", "x2.png"]
+
+
+def test_annotation_import_checks_the_labels_used_dataset_import_those_declared(setup, tmp_path):
+    ws, p, t = setup
+    ds = annotations_for(NAMES[:2], per_item=1)  # uses 'car' only
+    ds.labels = pd.DataFrame({"name": ["car", "person", "aeroplane", "bicycle"]})  # a VOC-like label map
+    t.import_annotations(archive(ds, tmp_path / "a.zip")).wait()
+    assert len(t.annotations) == 2 and list(p.labels["name"]) == ["car", "person"]
+    r = p.import_dataset(archive(ds, tmp_path / "d.zip"))
+    with pytest.raises(RequestFailed, match="'aeroplane', 'bicycle'"):
+        r.wait()
+
+
+def test_copied_media_never_leaves_the_workspace(ws, images, tmp_path):
+    """Item names and subsets come from the input; '..' in them must not place files outside."""
+    ds = annotations_for(["../../../escape.png", "/abs/olute.png"], per_item=1)
+    ds.items["subset"] = ["../..", "train"]
+    ds.items["media"] = [str(images / "img000.png"), str(images / "img001.png")]
+    p = ws.create_project_from(ds, copy_media=True)
+    media = [m for t in p.tasks for m in t.items["media"]]
+    root = os.path.join(ws.path, "media") + os.sep
+    assert len(media) == 2 and all(os.path.abspath(m).startswith(root) and os.path.exists(m) for m in media)
+    assert not (tmp_path / "escape.png").exists() and not list(tmp_path.parent.glob("escape.png"))
+
+
+def test_project_import_matches_frame_numbers_per_subset(ws, images):
+    """A project export numbers the frames of a subset's tasks one after the other (CVAT);
+    an import with unknown names falls back to those numbers, within the subset."""
+    files = sorted(images.glob("*.png"))
+    p = ws.create_project("p", labels=["car", "person"])
+    a = p.create_task("a", media=files[:3], subset="train")
+    b = p.create_task("b", media=files[3:5], subset="train")
+    v = p.create_task("v", media=files[5:7], subset="val")
+    ds = annotations_for(["u.png", "w.png", "x.png"], per_item=1)
+    ds.items["subset"] = ["train", "train", "val"]
+    ds.items["frame"] = [3, 4, 1]  # train frames 3 and 4 are task b's 0 and 1; val frame 1 is v's 1
+    transfer.import_annotations(ws, "project", p.id, ds)
+    assert len(a.annotations) == 0
+    assert sorted(b.items.set_index("item_id").loc[b.annotations["item_id"], "frame"]) == [0, 1]
+    assert v.items.set_index("item_id").loc[v.annotations["item_id"], "frame"].tolist() == [1]

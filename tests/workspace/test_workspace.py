@@ -141,3 +141,102 @@ def test_storages(ws):
     assert p.source_storage == s and p.target_storage is None
     with pytest.raises(KeyError, match="attach_storage"):
         ws.storage("nope")
+
+
+@pytest.fixture
+def http_images(images):
+    """The images served over HTTP on 127.0.0.1, counting the requests the server gets."""
+    import functools
+    import http.server
+    import threading
+
+    hits = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            hits.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(images)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_task_from_urls_reads_sizes_lazily_once(ws, http_images, monkeypatch):
+    pytest.importorskip("aiohttp")  # fsspec's HTTP backend
+    base, hits = http_images
+    urls = [f"{base}/img{i:03d}.png" for i in range(10)]
+    t = ws.create_project("p", labels=["car"]).create_task("web", media=urls, segment_size=4)
+    assert ws.conn.execute("SELECT count(*) FROM items WHERE width IS NULL").fetchone()[0] == 10
+    assert len(t.annotations) == 0 and len(t.jobs) == 3  # nothing needed the sizes yet
+    items = t.items  # now the headers are read, in parallel, and the sizes stored
+    assert items["width"].tolist() == [32] * 10 and items["media"].tolist() == urls
+    assert items["name"].tolist() == [f"img{i:03d}.png" for i in range(10)]
+    n = len(hits)
+    from annowidgets.workspace import media
+
+    def no_network(*a, **k):
+        raise AssertionError("sizes should come from the database now")
+
+    monkeypatch.setattr(media, "image_size", no_network)
+    assert t.items["height"].tolist() == [24] * 10 and t.dataset().items["width"].tolist() == [32] * 10
+    assert len(hits) == n  # cached: the server saw no further request
+    assert t.frame(3).size == (32, 24)  # pixels are fetched on demand
+
+
+def test_migrations_upgrade_an_existing_database_in_place(tmp_path, monkeypatch):
+    """A workspace made by an older annowidgets gets the new migrations, data kept."""
+    from annowidgets.workspace import db, migrations
+
+    ws = Workspace(tmp_path / "w")
+    ws.create_project("old", labels=["car"])
+    ws.close()
+    extra = "ALTER TABLE projects ADD COLUMN description TEXT NOT NULL DEFAULT ''"
+    monkeypatch.setattr(migrations, "WORKSPACE", [*WORKSPACE, extra])
+    from annowidgets.workspace import model
+
+    monkeypatch.setattr(model, "WORKSPACE", migrations.WORKSPACE)
+    ws = Workspace(tmp_path / "w")
+    try:
+        assert ws.conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] == len(WORKSPACE) + 1
+        assert ws.conn.execute("SELECT name, description FROM projects").fetchall() == [("old", "")]
+        assert list(ws.project("old").labels["name"]) == ["car"]
+        assert db.migrate(ws.conn, migrations.WORKSPACE) == len(WORKSPACE) + 1  # idempotent
+    finally:
+        ws.close()
+
+
+def test_orphaned_media_copies_are_cleaned(tmp_path, images):
+    """Media copied by an import that died (the rows rolled back) is removed on a later open,
+    once old enough not to belong to an import still running elsewhere; deleting a project
+    removes the media copied for it."""
+    import os
+    import time
+
+    ws = Workspace(tmp_path / "w")
+    p = ws.create_project("p", labels=["car"])
+    kept = p.create_task("t", media=images, copy=True)
+    other = ws.create_project("q").create_task("u", media=images, copy=True)
+    media = tmp_path / "w" / "media"
+    orphan_old, orphan_new = media / "dead-import", media / "running-import"
+    for d in (orphan_old, orphan_new):
+        d.mkdir()
+        (d / "x.png").write_bytes(b"x")
+    old = time.time() - 2 * 24 * 3600
+    for d in (orphan_old, *media.iterdir()):
+        os.utime(d, (old, old))
+    os.utime(orphan_new, None)
+    ws.close()
+    ws = Workspace(tmp_path / "w")
+    assert not orphan_old.exists() and orphan_new.exists()
+    assert ws.task(kept.id).frame(0).size == (32, 24)  # referenced copies stay, however old
+    other_dir = os.path.dirname(ws.task(other.id).items["media"].iloc[0])
+    assert os.path.isdir(other_dir)
+    ws.project("q").delete()  # its copied media goes with it
+    kept_dir = os.path.dirname(ws.task(kept.id).items["media"].iloc[0])
+    assert sorted(d.name for d in media.iterdir()) == sorted([orphan_new.name, os.path.basename(kept_dir)])
+    ws.close()
