@@ -185,4 +185,6 @@ def test_what_a_format_cannot_carry_is_in_the_request_message(ws, images, tmp_pa
     r = t.export(format="YOLO 1.1", target=str(tmp_path))
     assert os.path.exists(r.wait())  # a loss is no failure, and raises no warning in the worker thread
     assert r.status == "finished"
-    assert re.search(r"exported; YOLO 1\.1 could not carry 10 annotations row\(s\): rotated box", r.message)
+    assert r.message.startswith("exported; YOLO 1.1 could not carry ")
+    assert re.search(r"10 annotations row\(s\): rotated box written as its axis-aligned enclosing box", r.message)
+    assert re.search(r"10 annotations row\(s\): attributes are not carried by YOLO 1\.1", r.message)
