@@ -24,13 +24,40 @@ def browser_image(data: bytes) -> bytes:
         return out.getvalue()
 
 
-def read_image(url: str | None) -> tuple[bytes, str]:
+def read_image(url: str | None, storage_options: dict | None = None) -> tuple[bytes, str]:
     """``(bytes, error)``: the image at ``url`` ready for the browser, or ``b""`` and why not."""
     if not url:
         return b"", "no media"
     try:
-        with open_url(url, "rb") as fh:
+        with open_url(url, "rb", **(storage_options or {})) as fh:
             data = fh.read()
         return browser_image(data), ""
     except Exception as exc:  # noqa: BLE001 - the preview shows a blank canvas and says why
         return b"", f"{type(exc).__name__}: {exc}"
+
+
+def dataset_images(ds):
+    """Image reader of a loaded Dataset: media by URL, relative to where it was loaded from."""
+    return lambda row: read_image(ds.media_url(row["media"]))
+
+
+def workspace_images(ws):
+    """Image reader of a workspace scope: media opened with its attached storage's credentials,
+    video frames decoded on demand (the browser gets one PNG, never the video)."""
+    def read(row) -> tuple[bytes, str]:
+        url = row["media"]
+        if not isinstance(url, str) or not url:
+            return b"", "no media"
+        if row.get("kind") != "video_frame":
+            return read_image(url, ws.open_options(url))
+        try:
+            from ..workspace import media as ws_media
+
+            mframe = row.get("media_frame")
+            n = int(mframe) if mframe is not None and mframe == mframe else int(row["frame"])
+            out = io.BytesIO()
+            ws_media.video_frame(url, n, ws.open_options(url)).save(out, format="PNG")
+            return out.getvalue(), ""
+        except Exception as exc:  # noqa: BLE001 - as read_image: a blank canvas and the reason
+            return b"", f"{type(exc).__name__}: {exc}"
+    return read

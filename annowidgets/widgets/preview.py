@@ -17,14 +17,15 @@ from . import _matching
 from ._base import BaseWidget, static_asset
 from ._colors import label_colors
 from ._columns import drawable, item_columns
-from ._media import read_image
+from ._media import dataset_images, workspace_images
 
 #: How many rows of the item list the front end gets at once (a window around the current item).
 LIST_WINDOW = 200
 
 
 class Preview(BaseWidget):
-    """Predictions against annotations on the images of a :class:`~annowidgets.Dataset`.
+    """Predictions against annotations on the images of a :class:`~annowidgets.Dataset` or of a
+    workspace project, task or job (media read with its storage's credentials, video frames decoded).
 
     >>> import annowidgets as aw
     >>> aw.Preview(ds, score_threshold=0.3, color_by="match")  # doctest: +SKIP
@@ -64,9 +65,14 @@ class Preview(BaseWidget):
     summary = t.Dict().tag(sync=True)
     item_list = t.Dict().tag(sync=True)
 
-    def __init__(self, dataset: Dataset, **kwargs) -> None:
-        if not isinstance(dataset, Dataset):
-            raise TypeError(f"Preview() needs an annowidgets Dataset, got {type(dataset).__name__}")
+    def __init__(self, dataset, **kwargs) -> None:
+        if isinstance(dataset, Dataset):
+            self._read_image = dataset_images(dataset)
+        elif hasattr(dataset, "dataset") and hasattr(dataset, "_ws"):  # a workspace project/task/job
+            self._read_image = workspace_images(dataset._ws)
+            dataset = dataset.dataset()
+        else:
+            raise TypeError(f"Preview() needs an annowidgets Dataset or a workspace node, got {type(dataset).__name__}")
         self._ds = dataset
         self._prepare()
         kwargs.setdefault("compare_layer", self._prediction_layers[0] if self._prediction_layers else "")
@@ -201,7 +207,7 @@ class Preview(BaseWidget):
 
         image, error = self.image, self.item.get("image_error", "")
         if self._image_for != item_id:
-            image, error = read_image(self._ds.media_url(row["media"]))
+            image, error = self._read_image(row)
             self._image_for = item_id
         with self.hold_sync():
             self.item = {

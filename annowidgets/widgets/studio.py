@@ -96,13 +96,13 @@ class Studio(ipw.VBox):
     def show_preview(self, node) -> Preview | None:
         """Preview ``node`` (its items with annotations and predictions) under the form."""
         try:
-            ds = node.dataset()
+            preview = Preview(node)
         except Exception as exc:  # noqa: BLE001 - say why instead of breaking the studio
             log.exception("Studio preview failed")
             self._preview_box.children = [ipw.HTML(f"<b>Preview failed:</b> {type(exc).__name__}: {exc}")]
             return None
         if self.preview is not None:
             self.preview.close()
-        self.preview = Preview(ds)
+        self.preview = preview
         self._preview_box.children = [self.preview]
         return self.preview

@@ -1,6 +1,7 @@
 """Cloud storage: a real S3 API (moto's server on 127.0.0.1) receives exports and serves imports."""
 from __future__ import annotations
 
+import io
 import socket
 import zipfile
 
@@ -95,6 +96,20 @@ def test_task_from_s3_media(ws, s3):
     assert t.frame(2).size == (32, 24)
 
 
+def test_preview_of_a_task_reads_s3_media_with_the_storages_credentials(ws, s3):
+    from PIL import Image
+
+    from annowidgets.widgets import Preview
+
+    fs, opts = s3
+    ws.attach_storage("media", "s3://bucket/media", **opts)
+    t = ws.create_project("p", labels=["car"]).create_task("remote", media="s3://bucket/media")
+    pv = Preview(t)  # plain fsspec without the options would find no credentials for this endpoint
+    assert pv.item["image_error"] == "" and pv.item["total"] == 4
+    with Image.open(io.BytesIO(pv.image)) as im:
+        assert im.size == (32, 24)
+
+
 def test_video_task_from_s3(ws, s3, tmp_path):
     pytest.importorskip("av")
     from .test_video import make_video
@@ -107,6 +122,17 @@ def test_video_task_from_s3(ws, s3, tmp_path):
     assert t.mode == "interpolation" and t.size == 5  # frames 2, 4, ... 10
     im = t.frame(3)  # frame 8, read through s3fs with the storage's credentials
     assert im.size == (64, 48) and abs(int(im.getpixel((5, 5))[0]) - 64) <= 4
+
+    # the preview of a video task shows decoded frames (as PNG), never the video file
+    from PIL import Image
+
+    from annowidgets.widgets import Preview
+
+    pv = Preview(t)
+    pv.position = 3
+    assert pv.item["image_error"] == "" and pv.image.startswith(b"\x89PNG")
+    with Image.open(io.BytesIO(pv.image)) as frame:
+        assert frame.size == (64, 48) and abs(int(frame.convert("RGB").getpixel((5, 5))[0]) - 64) <= 4
 
 
 def test_task_from_many_s3_urls_lists_the_prefix_once(ws, s3, monkeypatch):
