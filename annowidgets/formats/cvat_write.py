@@ -21,6 +21,7 @@ from ..core import tracks as _tracks
 from ..core.dataset import Dataset
 from ..core.io import Sink
 from ._media import copy_media
+from ._video_items import expand_video_items
 
 SHAPE_TAG = {"bbox": "box", "polygon": "polygon", "polyline": "polyline", "points": "points", "ellipse": "ellipse",
              "cuboid": "cuboid", "mask": "mask", "skeleton": "skeleton"}
@@ -492,6 +493,7 @@ def _video_body(ds, items, tasks, ann, level, out, flush) -> None:
 # -- entry point -------------------------------------------------------------------------------
 def to_text(ds: Dataset, ctx, flavour: str, write=None) -> str | None:
     """The whole document; streamed to ``write(str)`` in chunks when given."""
+    ds = expand_video_items(ds, ctx.report)  # Label Studio videos -> CVAT frames
     items, tasks, level = prepare(ds, flavour)
     ann = _supported(ds, ctx, flavour)
     if ann["frame"].isna().any():  # rows without a frame take their item's (e.g. Label Studio)
@@ -527,7 +529,7 @@ def write(ds: Dataset, sink: Sink, ctx, flavour: str) -> None:
     with sink.open("annotations.xml") as fobj:
         to_text(ds, ctx, flavour, write=lambda s: fobj.write(s.encode("utf-8")))
     if ctx.save_images:
-        items, _, level = prepare(ds, flavour)
+        items, _, level = prepare(expand_video_items(ds), flavour)
         pairs = []
         for it in items.itertuples(index=False):
             if flavour == "video" or it.kind == "video_frame":
