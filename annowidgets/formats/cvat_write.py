@@ -353,7 +353,37 @@ def _supported(ds: Dataset, ctx, flavour: str) -> pd.DataFrame:
         a = a[~tags]
     orphan = ~a["item_id"].isin(ds.items["item_id"])
     ctx.report.add_mask("annotations", a, orphan, "annotation of an item that does not exist", key="ann_id")
-    return a[~orphan]
+    a = a[~orphan]
+    # only skeleton points nest in CVAT XML; a Label Studio keypoint's link to its box is dropped
+    kind_of = pd.Series(a["type"].to_numpy(), index=a["ann_id"].to_numpy())
+    kind_of = kind_of[~kind_of.index.duplicated()]
+    has_parent = a["parent_id"].notna().to_numpy()
+    if has_parent.any():
+        ptype = kind_of.reindex(a["parent_id"].astype("float64").to_numpy()).to_numpy()
+        loose = has_parent & (ptype != "skeleton")
+        if loose.any():
+            ctx.report.add_mask("annotations", a, loose, "a link to a parent shape that is not a skeleton (Label "
+                                "Studio keypoint on a box) has no place in CVAT XML", key="ann_id")
+            a = a.copy()
+            a.loc[loose, "parent_id"] = pd.NA
+    _report_label_studio_fields(ds, a, ctx.report)
+    pred = a["source"].eq("prediction") & a["origin"].isna()
+    if pred.any():  # CVAT marks model output with source="auto"
+        a = a.copy()
+        a.loc[pred, "origin"] = "auto"
+    return a
+
+
+def _report_label_studio_fields(ds: Dataset, a: pd.DataFrame, report) -> None:
+    """What Label Studio data has that CVAT XML cannot hold: sets, relations, scores."""
+    if len(ds.sets):
+        report.add("sets", ds.sets["set_id"], "annotation sets (annotator, prediction vs annotation, model "
+                   "version, cancelled, ground truth, times) have no place in CVAT XML; their regions are "
+                   "written together on their item")
+    if len(ds.relations):
+        report.add("relations", list(range(len(ds.relations))), "CVAT XML has no relations")
+    report.add_mask("annotations", a, a["score"].notna().to_numpy(), "score has no place in CVAT XML",
+                    key="ann_id")
 
 
 def _images_body(ds, items, tasks, ann, level, out, flush) -> None:
