@@ -45,7 +45,8 @@ def expand_video_items(ds: Dataset, report: LossReport | None = None) -> Dataset
             known_tasks.add(task)
             new_tasks.append({"task_id": task, "name": it.name if isinstance(it.name, str) else "",
                               "subset": it.subset, "mode": "interpolation", "size": count, "start_frame": 0,
-                              "stop_frame": count - 1, "frame_filter": "", "overlap": 0, "extra": {}})
+                              "stop_frame": count - 1, "frame_filter": "", "overlap": 0,
+                              "extra": _size(it.width, it.height)})
         new_items.append(pd.DataFrame({
             "item_id": np.arange(next_item, next_item + count), "name": [f"frame_{f:06d}" for f in range(count)],
             "task": task, "subset": it.subset, "frame": np.arange(count), "width": it.width, "height": it.height,
@@ -66,3 +67,10 @@ def expand_video_items(ds: Dataset, report: LossReport | None = None) -> Dataset
     if new_tasks:
         out.tasks = Dataset(tasks=pd.concat([ds.tasks, pd.DataFrame(new_tasks)], ignore_index=True)).tasks
     return out
+
+
+def _size(w, h) -> dict:
+    """CVAT for video gives the frame size once, in the task's ``original_size``."""
+    if pd.isna(w) or pd.isna(h):
+        return {}
+    return {"original_size": [("width", str(int(w))), ("height", str(int(h)))]}

@@ -376,10 +376,14 @@ def _supported(ds: Dataset, ctx, flavour: str) -> pd.DataFrame:
 
 def _report_label_studio_fields(ds: Dataset, a: pd.DataFrame, report) -> None:
     """What Label Studio data has that CVAT XML cannot hold: sets, relations, scores."""
-    if len(ds.sets):
-        report.add("sets", ds.sets["set_id"], "annotation sets (annotator, prediction vs annotation, model "
-                   "version, cancelled, ground truth, times) have no place in CVAT XML; their regions are "
-                   "written together on their item")
+    st = ds.sets
+    if len(st):
+        said = (st["annotator"].notna() | st["model_version"].notna() | st["score"].notna() | st["cancelled"]
+                | st["ground_truth"] | st["created"].notna() | st["updated"].notna() | st["lead_time"].notna()
+                | st["source"].ne("annotation") | st["item_id"].duplicated(keep=False))
+        report.add_mask("sets", st, said.to_numpy(), "annotation sets (annotator, prediction vs annotation, model "
+                        "version, cancelled, ground truth, times) have no place in CVAT XML; their regions "
+                        "are written together on their item", key="set_id")
     if len(ds.relations):
         report.add("relations", list(range(len(ds.relations))), "CVAT XML has no relations")
     report.add_mask("annotations", a, a["score"].notna().to_numpy(), "score has no place in CVAT XML",
