@@ -230,18 +230,30 @@ def conform(table: str, df: pd.DataFrame | dict | None) -> pd.DataFrame:
                             f"{table}.{name}: cannot convert to {col.dtype} (rows {bad[:10]}): {exc}"
                         ) from exc
         else:
-            if col.dtype == OBJ:
-                s = pd.Series([None] * n, dtype=object, index=df.index)
-            else:
-                s = pd.Series([col.default] * n, index=df.index).astype(col.dtype) if n else pd.Series(
-                    [], dtype=col.dtype, index=df.index
-                )
+            s = _default_column(col, n, df.index)
         out[name] = s
     for name in df.columns:
         if name not in out:
             out[name] = df[name]
     result = pd.DataFrame(out, index=df.index)
     return result.reset_index(drop=True)
+
+
+def _default_column(col: Column, n: int, index: pd.Index) -> pd.Series:
+    """A column of ``n`` defaults, built from arrays (no n-long Python list to infer: readers of
+    100k rows leave a dozen columns to this)."""
+    d = col.default
+    if col.dtype == OBJ:
+        return pd.Series(np.full(n, None, dtype=object), index=index, dtype=object)
+    if d is pd.NA and col.dtype == INT:
+        return pd.Series(pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool)), index=index)
+    if d is pd.NA and col.dtype == STR:
+        return pd.Series(pd.array([], dtype=STR)).reindex(range(n)).set_axis(index)
+    if col.dtype in (FLOAT, BOOL, "int64"):
+        return pd.Series(np.full(n, d, dtype=col.dtype), index=index)
+    if col.dtype == INT:
+        return pd.Series(np.full(n, d, dtype=np.int64), index=index).astype(INT)
+    return pd.Series(np.full(n, d, dtype=object), index=index).astype(col.dtype)
 
 
 def _bad_rows(s: pd.Series, dtype: str) -> list:

@@ -24,8 +24,11 @@ def report_scores(report, a: pd.DataFrame, where: str) -> None:
 
 
 def report_predictions_as_shapes(report, a: pd.DataFrame, where: str) -> None:
-    """Predictions a format writes as ordinary shapes: they come back as annotations, scores gone."""
+    """Predictions a format writes as ordinary shapes (CVAT: source="auto"): they come back as
+    annotations and their scores are gone. Scores on other rows are named too."""
     if len(a):
         pred = (a["source"] == "prediction").to_numpy(dtype=bool)
         report.add("annotations", a["ann_id"][pred],
                    f"{where} cannot mark predictions: written as ordinary shapes, score and source lost")
+        report.add("annotations", a["ann_id"][~pred & a["score"].notna().to_numpy()],
+                   f"score has no place in {where}")

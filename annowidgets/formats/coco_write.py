@@ -168,6 +168,9 @@ class _Writer:
         other = rest & ~np.isin(tt, list(WRITABLE))
         for kind in pd.unique(tt[other]):
             rep.add("annotations", a.loc[other & (tt == kind), "ann_id"], f"{kind} rows have no COCO representation")
+        z = rest & np.isin(tt, list(WRITABLE)) & (a["z_order"].to_numpy() != 0)
+        if z.any():
+            rep.add("annotations", a.loc[z, "ann_id"], "z_order has no place in COCO")
         for kind, fn in (("bbox", self._boxes), ("polygon", self._polygons), ("mask", self._masks),
                          ("ellipse", self._ellipses)):
             sel = rest & (tt == kind)

@@ -22,6 +22,7 @@ from ..core.dataset import Dataset
 from ..core.io import Sink
 from ._carry import report_predictions_as_shapes
 from ._media import copy_media
+from ._video_items import expand_video_items
 
 SHAPE_TAG = {"bbox": "box", "polygon": "polygon", "polyline": "polyline", "points": "points", "ellipse": "ellipse",
              "cuboid": "cuboid", "mask": "mask", "skeleton": "skeleton"}
@@ -353,8 +354,40 @@ def _supported(ds: Dataset, ctx, flavour: str) -> pd.DataFrame:
         a = a[~tags]
     orphan = ~a["item_id"].isin(ds.items["item_id"])
     ctx.report.add_mask("annotations", a, orphan, "annotation of an item that does not exist", key="ann_id")
-    report_predictions_as_shapes(ctx.report, a[~orphan], "CVAT XML")
-    return a[~orphan]
+    a = a[~orphan]
+    # only skeleton points nest in CVAT XML; a Label Studio keypoint's link to its box is dropped
+    kind_of = pd.Series(a["type"].to_numpy(), index=a["ann_id"].to_numpy())
+    kind_of = kind_of[~kind_of.index.duplicated()]
+    has_parent = a["parent_id"].notna().to_numpy()
+    if has_parent.any():
+        ptype = kind_of.reindex(a["parent_id"].astype("float64").to_numpy()).to_numpy()
+        loose = has_parent & (ptype != "skeleton")
+        if loose.any():
+            ctx.report.add_mask("annotations", a, loose, "a link to a parent shape that is not a skeleton (Label "
+                                "Studio keypoint on a box) has no place in CVAT XML", key="ann_id")
+            a = a.copy()
+            a.loc[loose, "parent_id"] = pd.NA
+    _report_label_studio_fields(ds, a, ctx.report)
+    pred = a["source"].eq("prediction") & a["origin"].isna()
+    if pred.any():  # CVAT marks model output with source="auto"
+        a = a.copy()
+        a.loc[pred, "origin"] = "auto"
+    return a
+
+
+def _report_label_studio_fields(ds: Dataset, a: pd.DataFrame, report) -> None:
+    """What Label Studio data has that CVAT XML cannot hold: sets, relations, scores."""
+    st = ds.sets
+    if len(st):
+        said = (st["annotator"].notna() | st["model_version"].notna() | st["score"].notna() | st["cancelled"]
+                | st["ground_truth"] | st["created"].notna() | st["updated"].notna() | st["lead_time"].notna()
+                | st["source"].ne("annotation") | st["item_id"].duplicated(keep=False))
+        report.add_mask("sets", st, said.to_numpy(), "annotation sets (annotator, prediction vs annotation, model "
+                        "version, cancelled, ground truth, times) have no place in CVAT XML; their regions "
+                        "are written together on their item", key="set_id")
+    if len(ds.relations):
+        report.add("relations", list(range(len(ds.relations))), "CVAT XML has no relations")
+    report_predictions_as_shapes(report, a, "CVAT XML")
 
 
 def _images_body(ds, items, tasks, ann, level, out, flush) -> None:
@@ -494,6 +527,7 @@ def _video_body(ds, items, tasks, ann, level, out, flush) -> None:
 # -- entry point -------------------------------------------------------------------------------
 def to_text(ds: Dataset, ctx, flavour: str, write=None) -> str | None:
     """The whole document; streamed to ``write(str)`` in chunks when given."""
+    ds = expand_video_items(ds, ctx.report)  # Label Studio videos -> CVAT frames
     items, tasks, level = prepare(ds, flavour)
     ann = _supported(ds, ctx, flavour)
     if ann["frame"].isna().any():  # rows without a frame take their item's (e.g. Label Studio)
@@ -529,7 +563,7 @@ def write(ds: Dataset, sink: Sink, ctx, flavour: str) -> None:
     with sink.open("annotations.xml") as fobj:
         to_text(ds, ctx, flavour, write=lambda s: fobj.write(s.encode("utf-8")))
     if ctx.save_images:
-        items, _, level = prepare(ds, flavour)
+        items, _, level = prepare(expand_video_items(ds), flavour)
         pairs = []
         for it in items.itertuples(index=False):
             if flavour == "video" or it.kind == "video_frame":

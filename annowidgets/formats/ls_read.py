@@ -181,7 +181,8 @@ def media_of(data: dict, cfg: LabelConfig | None) -> tuple[str | None, str]:
         ext = _ext(v) if len(v) < 4096 else ""
         kind = ("image" if ext in IMAGE_EXT else "audio" if ext in AUDIO_EXT else "video" if ext in VIDEO_EXT
                 else None)
-        if kind is None and k.lower() in KEY_KINDS and re.match(r"^(https?://|/|s3://|gs://|data:|azure)", v):
+        if kind is None and k.lower() in KEY_KINDS and (re.match(r"^(https?://|/|s3://|gs://|data:|azure)", v)
+                                                        or re.fullmatch(r"[^\s]+", v)):  # a bare name
             kind = KEY_KINDS[k.lower()]
         if kind:
             return v, kind
@@ -206,6 +207,7 @@ class _Rows:
         self.value: dict[int, float] = {}
         self.frame: dict[int, int] = {}
         self.track: dict[int, int] = {}
+        self.outside: dict[int, bool] = {}
         self.attrs: dict[int, dict] = {}
 
     def add(self, item, set_idx, region, label, typ, fn, tn, origin, score, parent, extra,
@@ -462,6 +464,8 @@ class Reader:
         typ, geo, lk, known = spec
         if DEFAULT_LS_TYPE[typ] != ltype:
             extra["ls_type"] = ltype
+        if geo == 4 and value.get("closed") is False:  # an open polygon is a polyline (CVAT's, or unfinished)
+            typ = "polyline"
         gx = gy = gw = gh = None
         grot = 0.0
         if geo == 1:
@@ -556,6 +560,8 @@ class Reader:
             i = rows.add(item_idx, set_idx, rid, label, "bbox", fn, tn, origin, score, parent, ex, owf, ohf, 1,
                          kf.get("x"), kf.get("y"), kf.get("width"), kf.get("height"), kf.get("rotation", 0.0))
             rows.track[i] = track
+            if kf.get("enabled") is False:  # the box stops here: CVAT's outside keyframe (see docs/)
+                rows.outside[i] = True
             fr = kf.get("frame")
             if isinstance(fr, int):
                 rows.frame[i] = fr - 1
@@ -808,6 +814,10 @@ class Reader:
                 df[col] = arr
         if r.track:
             df["keyframe"] = df["track_id"].notna()
+        if r.outside:
+            out = np.zeros(n, dtype=bool)
+            out[np.fromiter(r.outside.keys(), dtype=np.int64, count=len(r.outside))] = True
+            df["outside"] = out
         return df
 
     @staticmethod

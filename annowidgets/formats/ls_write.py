@@ -562,22 +562,28 @@ def collapse_video_frames(ds: Dataset, report: LossReport) -> Dataset:
     next_id = int(items["item_id"].max()) + 1
     tasks = ds.tasks.set_index("task_id") if len(ds.tasks) else None
     new_items, item_map, start = [], {}, {}
+    source = (ds.info.get("meta_extra") or {}).get("source") if len(groups) == 1 else None
     for g in groups:
         sel = frames[task_key == g]
         first = sel.sort_values("frame", kind="stable").iloc[0]
         vid = int(g) if g >= 0 and not items["item_id"].eq(int(g)).any() else next_id
         next_id = max(next_id, vid + 1)
-        name = None
+        name = stop = None
         if tasks is not None and g >= 0 and int(g) in tasks.index:
             name = tasks.loc[int(g), "name"] or None
+            stop = tasks.loc[int(g), "stop_frame"]
         name = name or f"task_{int(g) if g >= 0 else vid}"
-        new_items.append({"item_id": vid, "name": name, "media": name, "task": None if g < 0 else int(g),
+        # CVAT frame numbers are the video's own (absolute), so Label Studio frame = CVAT frame + 1 and
+        # the video has at least stop_frame + 1 frames
+        last = int(sel["frame"].max()) if sel["frame"].notna().any() else len(sel) - 1
+        count = int(stop) + 1 if not _na(stop) else last + 1
+        media = source if isinstance(source, str) and source else name
+        new_items.append({"item_id": vid, "name": name, "media": media, "task": None if g < 0 else int(g),
                           "subset": first["subset"], "kind": "video", "width": first["width"],
-                          "height": first["height"], "extra": {"frames_count": int(len(sel))}})
-        f0 = int(first["frame"]) if not _na(first["frame"]) else 0
+                          "height": first["height"], "extra": {"frames_count": max(count, last + 1)}})
         for iid, fr in zip(sel["item_id"].tolist(), sel["frame"].tolist(), strict=True):
             item_map[iid] = vid
-            start[iid] = (0 if _na(fr) else int(fr) - f0)
+            start[iid] = 0 if _na(fr) else int(fr)
     ann = ds.annotations.copy()
     on_video = ann["item_id"].isin(list(item_map)).to_numpy()
     bad = on_video & ~ann["type"].isin(["bbox", "tag"]).to_numpy()
@@ -606,9 +612,43 @@ def collapse_video_frames(ds: Dataset, report: LossReport) -> Dataset:
     return out
 
 
+def report_hierarchy(ds: Dataset, report: LossReport) -> None:
+    """Report what Label Studio tasks have no field for: CVAT tasks/jobs, subsets, image frame
+    numbers, and label definitions that did not come from a Label Studio config (attribute
+    specs, colours, labels no region uses); a Label Studio export never holds its config.
+    """
+    if len(ds.tasks):
+        report.add("tasks", _ids(ds.tasks, "task_id"),
+                   "Label Studio JSON has no tasks (name, mode, frame range, frame filter, segments)")
+    if len(ds.jobs):
+        report.add("jobs", _ids(ds.jobs, "job_id"), "Label Studio JSON has no jobs")
+    items = ds.items
+    report.add_mask("items", items, items["subset"].fillna("default").ne("default").to_numpy(),
+                    "subset has no place in Label Studio JSON", key="item_id")
+    img = items["kind"].ne("video_frame").to_numpy() & items["frame"].notna().to_numpy()
+    moved = img & (items["frame"].astype("float64").to_numpy() != np.arange(len(items)))
+    report.add_mask("items", items, moved, "the frame number has no place in Label Studio JSON "
+                    "(a CVAT export numbers the tasks in order)", key="item_id")
+    lab = ds.labels
+    foreign = lab["from_name"].isna().to_numpy()
+    specs = foreign & lab["attributes"].map(lambda a: bool(a)).to_numpy(dtype=bool)
+    report.add_mask("labels", lab, specs, "attribute specs (input type, values, default) have no place in "
+                    "Label Studio JSON; each region keeps its values in meta.attributes", key="name")
+    report.add_mask("labels", lab, foreign & lab["color"].notna().to_numpy(),
+                    "label colours live in the labeling config, not in Label Studio JSON", key="name")
+    used = set(ds.annotations["label"].dropna())
+    report.add_mask("labels", lab, foreign & ~lab["name"].isin(used).to_numpy(),
+                    "a label no region uses does not appear in Label Studio JSON", key="name")
+
+
+def _ids(df: pd.DataFrame, key: str) -> list:
+    return [k if not _na(k) else f"row {i}" for i, k in enumerate(df[key].tolist())]
+
+
 def build_tasks(ds: Dataset, report: LossReport | None = None, options: dict | None = None) -> list[dict]:
     """Label Studio task dicts for ``ds`` (what the JSON writer dumps and the flat writers flatten)."""
     report = report if report is not None else LossReport("Label Studio JSON")
+    report_hierarchy(ds, report)
     return Writer(collapse_video_frames(ds, report), report, options).tasks()
 
 
