@@ -56,8 +56,10 @@ def run_step(step: str, path: str, out: str, repeat: int) -> None:
     ds = aw.load(path) if step.startswith("export") else None
     before = _rss_mb()
 
-    def floor():
-        with open(path, "rb") as f:
+    def floor():  # with the GC paused, as annowidgets.load does: the honest floor
+        from annowidgets.core.gcpause import gc_paused
+
+        with open(path, "rb") as f, gc_paused():
             orjson.loads(f.read())
 
     def load():

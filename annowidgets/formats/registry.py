@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..core.dataset import Dataset
 from ..core.errors import UnknownFormatError
+from ..core.gcpause import gc_paused
 from ..core.io import Sink, Source
 from ..core.loss import ExportResult, LossReport
 
@@ -187,7 +188,8 @@ def read(url: str, format: str | None = None, storage_options: dict | None = Non
         spec = get(format) if format else detect(source)
         if spec.read is None:
             raise UnknownFormatError(f"format {spec.name!r} cannot be imported")
-        ds = spec.read(source, **options)
+        with gc_paused():
+            ds = spec.read(source, **options)
     ds.info.setdefault("format", spec.name)
     ds.info.setdefault("source_url", str(url))
     return ds
@@ -216,7 +218,7 @@ def export(dataset: Dataset, target: str, format: str, save_images: bool = False
         path = posixpath.join(target, fname) if "://" in target else _join_local(target, fname)
     ctx = WriteContext(format=spec.name, save_images=save_images, report=LossReport(spec.name),
                        options=options, progress=progress)
-    with Sink(path, archive=archive, storage_options=storage_options) as sink:
+    with Sink(path, archive=archive, storage_options=storage_options) as sink, gc_paused():
         spec.write(dataset, sink, ctx)
     ctx.step(1.0, "done")
     if warn:
