@@ -27,7 +27,6 @@ row per whole-file line and a segment row (with its text) per line that has an `
 """
 from __future__ import annotations
 
-import gc
 import json
 import posixpath
 
@@ -37,6 +36,7 @@ import pandas as pd
 
 from ..core.dataset import Dataset
 from ..core.errors import FormatError
+from ..core.gcpause import gc_paused
 from ..core.io import Sink, Source
 from ._audio import audio_duration
 from ._media import copy_media
@@ -253,9 +253,7 @@ def read(source: Source, **options) -> Dataset:
     items: dict[str, dict] = {}
     sets: dict[tuple, int] = {}
     ann = []
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         for rel in rels:
             where = source.display(rel)
             for n, raw in enumerate(source.read_bytes(rel).splitlines(), 1):
@@ -290,9 +288,6 @@ def read(source: Source, **options) -> Dataset:
                     row.update(type="segment", start=offset, end=end, label=str(rec.get("label", "")),
                                from_name="label", region_id=f"seg{len(ann)}")
                 ann.append(row)
-    finally:
-        if gc_was:
-            gc.enable()
     annotations = pd.DataFrame(ann)
     annotations.insert(0, "ann_id", np.arange(len(annotations)))
     item_ids = {p: it["item_id"] for p, it in items.items()}

@@ -22,9 +22,7 @@ Mapping (and why):
 """
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +32,7 @@ import pandas as pd
 from ..core import geometry
 from ..core.dataset import Dataset
 from ..core.errors import FormatError
+from ..core.gcpause import gc_paused
 from ..core.io import Source
 from ..core.loss import LossReport
 from . import coco_rle
@@ -56,18 +55,6 @@ class CocoFile:
     subset: str
     task: str  # one of TASKS, or "instances" for files that do not say
     doc: dict = field(repr=False)
-
-
-@contextmanager
-def gc_paused():
-    """Pause the cyclic GC while building many small dicts/lists (it would rescan them all)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def load_json(source: Source, rel: str | None) -> dict:

@@ -25,9 +25,9 @@ import pandas as pd
 
 from ..core import geometry
 from ..core.dataset import Dataset
+from ..core.gcpause import gc_paused
 from ..core.loss import LossReport
 from . import coco_rle
-from .coco_read import gc_paused
 from .coco_skeleton import skeleton_spec
 
 WRITABLE = {"bbox", "polygon", "mask", "ellipse"}

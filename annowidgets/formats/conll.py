@@ -18,7 +18,6 @@ between token and tag (POS, chunk) other than Label Studio's ``-X- _`` fillers a
 """
 from __future__ import annotations
 
-import gc
 import re
 from itertools import accumulate
 
@@ -27,6 +26,7 @@ import pandas as pd
 
 from ..core.dataset import Dataset
 from ..core.errors import FormatError
+from ..core.gcpause import gc_paused
 from ..core.io import Sink, Source
 from ._tokenize import tokenize
 from .registry import FormatSpec, WriteContext, register
@@ -261,9 +261,7 @@ def read(source: Source, documents: bool = False, **options) -> Dataset:
         raise FormatError(source.display(), "no .conll file found")
     items: list[dict] = []
     c_item, c_start, c_end, c_label, c_text = [], [], [], [], []  # span columns
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         for rel in rels:
             where = source.display(rel)
             blocks = _parse(source.read_text(rel), where)
@@ -290,9 +288,6 @@ def read(source: Source, documents: bool = False, **options) -> Dataset:
                     extra["columns"] = middle
                 items.append({"item_id": item_id, "name": f"{rel or source.name}#{group[0]['line']}",
                               "kind": "text", "data": {"text": "\n".join(parts)}, "extra": extra})
-    finally:
-        if gc_was:
-            gc.enable()
     n = len(c_item)
     annotations = {"ann_id": np.arange(n), "item_id": c_item, "set_id": c_item, "type": "span", "label": c_label,
                    "start": np.asarray(c_start, np.float64), "end": np.asarray(c_end, np.float64), "text": c_text,

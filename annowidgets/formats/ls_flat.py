@@ -21,13 +21,13 @@ names a TextArea.
 from __future__ import annotations
 
 import csv
-import gc
 import io
 
 import orjson
 
 from ..core.dataset import Dataset
 from ..core.errors import FormatError
+from ..core.gcpause import gc_paused
 from ..core.io import Source
 from ._carry import report_attributes
 from .label_studio import head
@@ -249,15 +249,10 @@ def records_to_tasks(recs: list[dict], controls: set | None, cfg) -> list[dict]:
 
 
 def _to_dataset(tasks: list, cfg, source: Source, threshold: int, fmt: str) -> Dataset:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         reader = Reader(cfg, threshold, source.display())
         reader.add_tasks(tasks)
         ds = reader.dataset()
-    finally:
-        if enabled:
-            gc.enable()
     ds.info["format"] = fmt
     return ds
 

@@ -12,7 +12,6 @@ input. Reserved ``extra`` keys start with ``ls_`` or are listed in :data:`ROW_RE
 """
 from __future__ import annotations
 
-import gc
 import posixpath
 import re
 from urllib.parse import parse_qs, urlparse
@@ -24,6 +23,7 @@ import pandas as pd
 from ..core import brush, geometry
 from ..core.dataset import Dataset
 from ..core.errors import FormatError
+from ..core.gcpause import gc_paused
 from ..core.io import Source
 from .ls_config import LabelConfig, load_config
 
@@ -896,17 +896,12 @@ class Reader:
 def read(source: Source, config=None, mask_threshold: int = 1, **_options) -> Dataset:
     """Read Label Studio JSON (a task list, one task, per-task files, or an LS 0.x project)."""
     cfg = load_config(config, source)
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         tasks = load_tasks(source)
         reader = Reader(cfg, mask_threshold, source.display())
         reader.add_tasks(tasks)
         del tasks
         ds = reader.dataset()
-    finally:
-        if enabled:
-            gc.enable()
     if source.kind == "file":
         ds.media_root = source.folder
     else:

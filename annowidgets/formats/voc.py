@@ -24,7 +24,6 @@ task is written (LS keeps only the oldest).
 """
 from __future__ import annotations
 
-import gc
 import posixpath
 from collections import defaultdict
 from xml.sax.saxutils import escape
@@ -36,6 +35,7 @@ from lxml import etree
 from ..core import geometry
 from ..core.dataset import Dataset
 from ..core.errors import FormatError, UnsafeInputError
+from ..core.gcpause import gc_paused
 from ..core.io import Sink, Source
 from . import _voc_common as vc
 from ._carry import report_attributes
@@ -341,17 +341,12 @@ def read_voc(source: Source, to_polygons: bool = False, **options) -> Dataset:
 
     objs = _Objects()
     parsed: dict[str, dict] = {}
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         for rel in xmls:
             ident = rel[len(ann_dir):-4]
             where = source.display(rel)
             parsed[ident] = _parse_annotation(parse_xml(source.read_bytes(rel), where), where, len(parsed), objs,
                                               actions_of)
-    finally:
-        if gc_was:
-            gc.enable()
     ident_of_key = list(parsed)
 
     # images: JPEGImages/ (VOC) or images/ (Label Studio), by id and by file name

@@ -7,7 +7,6 @@ Python object per annotation beyond the tuple sqlite3 needs.
 """
 from __future__ import annotations
 
-import gc
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import pandas as pd
 
 from ..core import schema
 from ..core.dataset import Dataset
+from ..core.gcpause import gc_paused
 
 Progress = Callable[[float, str], None]
 CHUNK = 5000
@@ -81,8 +81,7 @@ def next_id(conn: sqlite3.Connection, table: str, key: str) -> int:
 
 def fetch(conn: sqlite3.Connection, sql: str, params, names: list[str], json_cols=()) -> pd.DataFrame:
     """Run ``sql`` and return its rows as a DataFrame, decoding the JSON columns."""
-    gc.disable()
-    try:
+    with gc_paused():
         rows = conn.execute(sql, params).fetchall()
         cols = list(zip(*rows, strict=True)) if rows else [()] * len(names)
         data = {}
@@ -92,8 +91,6 @@ def fetch(conn: sqlite3.Connection, sql: str, params, names: list[str], json_col
             else:
                 data[name] = pd.Series(col, dtype=object) if rows else pd.Series([], dtype=object)
         return pd.DataFrame(data)
-    finally:
-        gc.enable()
 
 
 def _json_cols(table: str) -> set[str]:
