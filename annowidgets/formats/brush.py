@@ -32,6 +32,7 @@ from ..core import brush as ls_brush
 from ..core.dataset import Dataset
 from ..core.errors import FormatError, UnsafeInputError
 from ..core.io import Sink, Source
+from ..core.parsing import json_error
 from ._media import copy_media
 from .registry import FormatSpec, WriteContext, register
 
@@ -311,7 +312,7 @@ def _read_classes(source: Source) -> dict[int, str]:
         raw = orjson.loads(source.read_bytes(rel))
         return {int(k): str(v) for k, v in raw.items()}
     except (orjson.JSONDecodeError, AttributeError, ValueError) as exc:
-        raise FormatError(source.display(rel), f"expected a JSON object index -> label ({exc})") from exc
+        raise json_error(source.display(rel), exc, "expected a JSON object index -> label") from exc
 
 
 def _read_regions(source: Source, matches, known: set[str]) -> Dataset:
