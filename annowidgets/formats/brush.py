@@ -17,7 +17,6 @@ annotation ids from the names) and, when there are none, the combined masks.
 """
 from __future__ import annotations
 
-import gc
 import io
 import posixpath
 import re
@@ -31,6 +30,7 @@ from pycocotools import mask as mask_utils
 from ..core import brush as ls_brush
 from ..core.dataset import Dataset
 from ..core.errors import FormatError, UnsafeInputError
+from ..core.gcpause import gc_paused
 from ..core.io import Sink, Source
 from ..core.parsing import json_error
 from ._media import copy_media
@@ -289,17 +289,12 @@ def read(source: Source, **options) -> Dataset:
         if m:
             matches.append((rel, m))
     classes = _read_classes(source)
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         if matches:
             names = [n for i, n in classes.items() if i != 0]
             return _read_regions(source, matches, {clean_part(n): n for n in names})
         if classes:
             return _read_combined(source, classes)
-    finally:
-        if gc_was:
-            gc.enable()
     raise FormatError(source.display(), "no brush mask files named task-<id>-annotation-<id>-by-…-<n>.npy|.png "
                       "and no combined/classes.json")
 

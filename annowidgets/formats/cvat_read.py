@@ -8,7 +8,6 @@ with file and line.
 """
 from __future__ import annotations
 
-import gc
 import posixpath
 import re
 
@@ -20,6 +19,7 @@ from ..core import masks as _masks
 from ..core import tracks as _tracks
 from ..core.dataset import Dataset
 from ..core.errors import FormatError, UnsafeInputError
+from ..core.gcpause import gc_paused
 from ..core.geometry import points_bbox
 from ..core.io import Source
 
@@ -417,17 +417,12 @@ def read_document(source: Source, rel: str, keyframes_only: bool = False) -> Dat
     where = source.display(rel)
     with source.open(rel) as f:
         check_safe(f.read(_HEAD), where)
-    gc_was = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         with source.open(rel) as f:
             raw = parse_body(f, where)
         ds = _assemble(source, rel, raw, where, keyframes_only)
         del raw  # free the row tuples before the GC is back, or its first pass walks them all
         return ds
-    finally:
-        if gc_was:
-            gc.enable()
 
 
 def _assemble(source: Source, rel: str, raw: dict, where: str, keyframes_only: bool) -> Dataset:

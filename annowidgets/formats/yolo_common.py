@@ -13,9 +13,7 @@ within a subset gets ``__<item_id>`` appended (deterministic, documented in the 
 """
 from __future__ import annotations
 
-import gc
 import posixpath
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +21,7 @@ import orjson
 import pandas as pd
 
 from ..core.errors import FormatError
+from ..core.gcpause import gc_paused
 from ..core.io import Source, open_url
 from ..core.parsing import json_error
 
@@ -30,18 +29,6 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp",
 #: Our side file with each item's name and size, so an export without images loads back in
 #: pixels. Trainers ignore it; pass ``image_info=False`` to the writer to leave it out.
 IMAGE_INFO = "image_info.json"
-
-
-@contextmanager
-def no_gc():
-    """Pause the cyclic GC around bulk parsing (many small objects, no cycles)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # -- parsing ------------------------------------------------------------------------------
@@ -101,7 +88,7 @@ class Lines:
 
 def parse(source: Source, rels: list[str]) -> Lines:
     """Read and parse the label files ``rels`` of ``source`` in one numpy pass."""
-    with no_gc():
+    with gc_paused():
         texts = [source.read_text(r) for r in rels]
         all_lines: list[str] = []
         per_file = np.zeros(len(texts), dtype=np.int64)

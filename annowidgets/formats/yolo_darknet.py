@@ -12,9 +12,10 @@ import posixpath
 import numpy as np
 
 from ..core.errors import FormatError
+from ..core.gcpause import gc_paused
 from . import yolo_codecs as codecs
 from .registry import FormatSpec, register
-from .yolo_common import Lines, no_gc, parse
+from .yolo_common import Lines, parse
 from .yolo_layout import Found, build, is_image, line_items, pair, plan, sizes, strip, write_labels
 
 _RESERVED = {"classes", "names", "backup", "eval", "results", "top"}
@@ -108,7 +109,7 @@ def read(source, **options):
     classes, groups = _strict(source, data[0]) if data else _loose(source)
     if classes is None:
         raise FormatError(source.display(data[0] if data else None), "no class list (obj.names) found")
-    with no_gc():
+    with gc_paused():
         found = pair(source, groups)
         lines = parse(source, [r for r in found.label if r is not None])
         return _decode(source, found, lines, classes, options, data[0] if data else "")

@@ -28,10 +28,11 @@ import orjson
 import pandas as pd
 
 from ..core.errors import FormatError
+from ..core.gcpause import gc_paused
 from ..core.parsing import json_error
 from . import yolo_codecs as codecs
 from .registry import FormatSpec, register
-from .yolo_common import class_list, no_gc, parse
+from .yolo_common import class_list, parse
 from .yolo_layout import build, line_items, pair, plan, sizes, write_labels
 
 
@@ -147,7 +148,7 @@ def _read(obb: bool):
                 raise json_error(source.display(pre + "notes.json"), exc) from exc
             kps = next((c.get("keypoints") for c in cats if c.get("keypoints")), []) or []
         lrels = [f for f in source.files if f.startswith(pre + "labels/") and f.endswith(".txt")]
-        with no_gc():
+        with gc_paused():
             found = pair(source, [("default", pre + "labels", pre + "images", lrels)])
             lines = parse(source, [r for r in found.label if r is not None])
             cls = lines.class_ids(len(classes)) if len(lines) else np.zeros(0, dtype=np.int64)

@@ -15,7 +15,8 @@ import numpy as np
 import yaml
 
 from ..core.errors import FormatError
-from .yolo_common import Lines, no_gc, parse
+from ..core.gcpause import gc_paused
+from .yolo_common import Lines, parse
 from .yolo_layout import Plan, build, line_items, pair, plan, sizes, write_labels
 
 _NOT_SUBSETS = {"path", "names", "nc", "kpt_shape", "flip_idx", "kpt_names", "download", "yaml_file", "channels",
@@ -86,7 +87,7 @@ def read(source, decode: Decoder, options: dict, what: str):
     data = load_yaml(source, rel)
     classes = class_names(source, rel, data)
     base = posixpath.dirname(rel)
-    with no_gc():
+    with gc_paused():
         found = pair(source, groups(source, base, data))
         lines = parse(source, [r for r in found.label if r is not None])
         cls = lines.class_ids(len(classes)) if len(lines) else np.zeros(0, dtype=np.int64)
