@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from ..core import raster
+
 
 class RLEError(ValueError):
     """An RLE whose runs do not describe an ``h x w`` mask; the caller names the file."""
@@ -109,26 +111,8 @@ def decode(rle: dict) -> np.ndarray:
 
 
 def ellipse_mask(x: float, y: float, w: float, h: float, rotation: float, height: int, width: int) -> np.ndarray:
-    """Rasterise an ellipse (box ``x, y, w, h`` rotated clockwise about its centre) in pixels.
-
-    A pixel belongs to the ellipse when its centre does; computed in pixel space, so the
-    shape is right on non-square images.
-    """
-    cx, cy, rx, ry = x + w / 2, y + h / 2, w / 2, h / 2
-    out = np.zeros((height, width), dtype=bool)
-    if rx <= 0 or ry <= 0 or height <= 0 or width <= 0:
-        return out
-    r = max(rx, ry)
-    x0, x1 = max(int(np.floor(cx - r)), 0), min(int(np.ceil(cx + r)) + 1, width)
-    y0, y1 = max(int(np.floor(cy - r)), 0), min(int(np.ceil(cy + r)) + 1, height)
-    if x0 >= x1 or y0 >= y1:
-        return out
-    px = np.arange(x0, x1) + 0.5 - cx
-    py = np.arange(y0, y1) + 0.5 - cy
-    gx, gy = np.meshgrid(px, py)
-    t = np.deg2rad(rotation)
-    c, s = np.cos(t), np.sin(t)
-    u = gx * c + gy * s  # rotate the pixel back by -rotation into the ellipse's frame
-    v = -gx * s + gy * c
-    out[y0:y1, x0:x1] = (u / rx) ** 2 + (v / ry) ** 2 <= 1.0
-    return out
+    """Rasterise an ellipse (box ``x, y, w, h`` rotated clockwise about its centre) in pixels:
+    a pixel belongs to it when its centre does (the rule of :mod:`annowidgets.core.raster`)."""
+    if height <= 0 or width <= 0:
+        return np.zeros((max(height, 0), max(width, 0)), dtype=bool)
+    return raster.ellipse_mask(x + w / 2, y + h / 2, w / 2, h / 2, rotation, height, width)
