@@ -31,6 +31,7 @@ from pycocotools import mask as mask_utils
 from ..core.dataset import Dataset
 from ..core.errors import FormatError, UnsafeInputError
 from ..core.io import Sink, Source
+from ..core.parsing import json_error
 from ._media import copy_media
 from .registry import FormatSpec, WriteContext, register
 
@@ -331,7 +332,7 @@ def _read_classes(source: Source) -> dict[int, str]:
         raw = orjson.loads(source.read_bytes(rel))
         return {int(k): str(v) for k, v in raw.items()}
     except (orjson.JSONDecodeError, AttributeError, ValueError) as exc:
-        raise FormatError(source.display(rel), f"expected a JSON object index -> label ({exc})") from exc
+        raise json_error(source.display(rel), exc, "expected a JSON object index -> label") from exc
 
 
 def _read_regions(source: Source, matches, known: set[str]) -> Dataset:

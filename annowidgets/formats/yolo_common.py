@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..core.errors import FormatError
 from ..core.io import Source, open_url
+from ..core.parsing import json_error
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".jpe", ".jp2", ".pgm", ".ppm")
 #: Our side file with each item's name and size, so an export without images loads back in
@@ -255,7 +256,7 @@ def read_image_info(source: Source) -> dict[str, tuple[str, int | None, int | No
         data = orjson.loads(source.read_bytes(rels[0]))
         return {r["label"]: (r["name"], r.get("width"), r.get("height")) for r in data["items"]}
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-        raise FormatError(source.display(rels[0]), f"not a valid image info file ({exc})") from exc
+        raise json_error(source.display(rels[0]), exc, "not a valid image info file") from exc
 
 
 def image_info_bytes(label_rels, names, widths, heights) -> bytes:

@@ -28,6 +28,7 @@ import orjson
 import pandas as pd
 
 from ..core.errors import FormatError
+from ..core.parsing import json_error
 from . import yolo_codecs as codecs
 from .registry import FormatSpec, register
 from .yolo_common import class_list, no_gc, parse
@@ -143,7 +144,7 @@ def _read(obb: bool):
                 notes = orjson.loads(source.read_bytes(pre + "notes.json"))
                 cats = notes.get("categories") or []
             except (orjson.JSONDecodeError, AttributeError) as exc:
-                raise FormatError(source.display(pre + "notes.json"), f"not valid JSON ({exc})") from exc
+                raise json_error(source.display(pre + "notes.json"), exc) from exc
             kps = next((c.get("keypoints") for c in cats if c.get("keypoints")), []) or []
         lrels = [f for f in source.files if f.startswith(pre + "labels/") and f.endswith(".txt")]
         with no_gc():

@@ -15,7 +15,7 @@ import orjson
 import pandas as pd
 
 from ..core.dataset import Dataset
-from ..core.errors import FormatError
+from ..core.parsing import json_error
 from ._media import copy_media
 from .registry import FormatSpec, register
 from .yolo_common import class_list, item_names, select_rows
@@ -80,7 +80,7 @@ def read(source, **options) -> Dataset:
                 recs = doc["items"]
                 classes += [c for c in doc.get("labels", []) if c not in classes]
             except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-                raise FormatError(source.display(jsons[sdir]), f"expected {{labels, items}} ({exc})") from exc
+                raise json_error(source.display(jsons[sdir]), exc, "expected {labels, items}") from exc
         names = list(recs) + [n for (s, n) in images if s == sdir and n not in recs]
         for nm in names:
             found = images.get((sdir, nm), {})
