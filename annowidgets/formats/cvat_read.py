@@ -202,7 +202,6 @@ def parse_body(fobj, where: str):
     meta = None
     version = None
     pend: dict = {}
-    skel_kids: list[int] = []
     append = rows.append
     it = etree.iterparse(fobj, events=("end",), resolve_entities=False, no_network=True, load_dtd=False,
                          huge_tree=True, remove_comments=True)
@@ -228,8 +227,6 @@ def parse_body(fobj, where: str):
                         c[0], c[1], c[2], c[3], None, pend or None, g("frame"), g("keyframe"), g("outside")))
                 if pend:
                     pend = {}
-                if skel_kids is not None and el.getparent().tag == "skeleton":
-                    skel_kids.append(len(rows) - 1)
                 continue
             if tag in TYPE_OF:
                 g = el.get
@@ -262,16 +259,13 @@ def parse_body(fobj, where: str):
                         raise FormatError(where, "mask left/top/width/height must be integers", line=line,
                                           element="mask") from None
                     c0, c1, c2, c3 = c[1], c[2], c[3], c[4]
+                if tag == "skeleton":  # its points ended just before it: the last rows are theirs
+                    k = sum(1 for ch in el if ch.tag in TYPE_OF)
+                    kids_of[len(rows)] = list(range(len(rows) - k, len(rows)))
                 append((g("label"), TYPE_OF[tag], g("source"), g("occluded"), g("z_order"), g("group_id"),
                         g("rotation"), c0, c1, c2, c3, pts, pend or None, g("frame"), g("keyframe"), g("outside")))
                 if pend:
                     pend = {}
-                me = len(rows) - 1
-                if tag == "skeleton":
-                    kids_of[me] = skel_kids
-                    skel_kids = []
-                elif el.getparent().tag == "skeleton":
-                    skel_kids.append(me)
                 continue
             if tag == "tag":
                 g = el.get
@@ -313,12 +307,12 @@ def parse_body(fobj, where: str):
 def _num(values, dtype=float):
     """Strings/None -> float64 (NaN for None/junk); fast paths for all-None and all-number columns."""
     n = len(values)
-    if values.count(None) == n:
-        arr = np.full(n, np.nan)
-    else:
-        try:
-            arr = np.array(values, dtype=np.float64)
-        except (TypeError, ValueError):
+    try:  # all numbers: one C pass (None or junk raise at once)
+        arr = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        if values.count(None) == n:
+            arr = np.full(n, np.nan)
+        else:
             arr = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
     return arr if dtype is float else pd.Series(arr)
 
@@ -341,7 +335,10 @@ def build_annotations(raw, where: str) -> tuple[pd.DataFrame, np.ndarray]:
     label, typ, origin, occ, z, grp, rot, c0, c1, c2, c3, pts, attrs, frame, keyf, outs = cols
     c = []
     for vals in (c0, c1, c2, c3):
-        arr = _num(vals)
+        try:
+            arr = np.array(vals, dtype=np.float64)  # every row has its four numbers: the common case
+        except (TypeError, ValueError):
+            arr = _num(vals)
         if np.isnan(arr).any():
             _bad_number(where, vals, rows, "coordinate")
         c.append(arr)
@@ -356,7 +353,8 @@ def build_annotations(raw, where: str) -> tuple[pd.DataFrame, np.ndarray]:
     w = np.where(msk, c[2], w)
     h = np.where(msk, c[3], h)
     pts = list(pts)
-    has_pts = np.fromiter((isinstance(p, list) for p in pts), dtype=bool, count=n)
+    has_pts = (np.fromiter((isinstance(p, list) for p in pts), dtype=bool, count=n) if pts.count(None) != n
+               else np.zeros(n, dtype=bool))
     if has_pts.any():
         sel = [pts[i] for i in np.flatnonzero(has_pts)]
         bx, by, bw, bh = points_bbox(sel)
@@ -424,7 +422,9 @@ def read_document(source: Source, rel: str, keyframes_only: bool = False) -> Dat
     try:
         with source.open(rel) as f:
             raw = parse_body(f, where)
-        return _assemble(source, rel, raw, where, keyframes_only)
+        ds = _assemble(source, rel, raw, where, keyframes_only)
+        del raw  # free the row tuples before the GC is back, or its first pass walks them all
+        return ds
     finally:
         if gc_was:
             gc.enable()
