@@ -560,7 +560,9 @@ class Reader:
             i = rows.add(item_idx, set_idx, rid, label, "bbox", fn, tn, origin, score, parent, ex, owf, ohf, 1,
                          kf.get("x"), kf.get("y"), kf.get("width"), kf.get("height"), kf.get("rotation", 0.0))
             rows.track[i] = track
-            if kf.get("enabled") is False:  # the box stops here: CVAT's outside keyframe (see docs/)
+            # enabled:false = the box stops after this keyframe; read as CVAT's outside keyframe
+            # (the writer maps it back, so both round trips agree; CVAT hides this frame itself)
+            if kf.get("enabled") is False:
                 rows.outside[i] = True
             fr = kf.get("frame")
             if isinstance(fr, int):
