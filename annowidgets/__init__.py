@@ -6,7 +6,8 @@
 """
 from __future__ import annotations
 
-from .api import convert, formats, load, read_dataframe
+from . import formats  # callable: aw.formats() is the table of every format
+from .api import convert, load, read_dataframe
 from .core.dataset import Dataset
 from .core.errors import AnnowidgetsError, FormatError, UnknownFormatError, UnsafeInputError
 from .core.loss import ExportResult, LossReport, LossWarning

@@ -6,6 +6,7 @@ the command composes in shell pipelines and CI jobs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -111,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     handler = {"convert": _convert, "info": _info, "formats": _formats}[args.command]
     try:
         return handler(args)
+    except BrokenPipeError:  # `annowidgets formats | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except (AnnowidgetsError, FileNotFoundError, ValueError, OSError) as exc:
         print(f"annowidgets: error: {exc}", file=sys.stderr)
         return 1

@@ -156,3 +156,23 @@ def test_usage_error_exits_2(capsys):
     with pytest.raises(SystemExit) as info:
         main(["convert", "only-one-arg"])
     assert info.value.code == 2
+
+
+def test_formats_is_both_the_table_and_the_package():
+    import importlib
+
+    import annowidgets as aw
+
+    reg = importlib.import_module("annowidgets.formats.registry")
+    import annowidgets.formats.registry as reg_as  # `import ... as` walks aw.formats: it must be the package
+
+    assert reg_as is reg and "COCO 1.0" in set(aw.formats()["name"])
+
+
+def test_cli_output_into_a_closed_pipe_is_quiet():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(f"{sys.executable} -m annowidgets formats | head -1", shell=True, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.stdout.count("\n") == 1 and "error" not in proc.stderr.lower()
