@@ -168,9 +168,14 @@ class _Node:
             ds = transfer.read_input(ws, project_id, source, format, storage, options)
             progress(0.2, f"read {len(ds.annotations)} annotations")
             n = transfer.import_annotations(ws, level, ident, ds, lambda f, m="": progress(0.2 + 0.8 * f, m))
-            return None, ident, f"imported {n} annotations on {len(ds.items)} items"
+            return None, ident, f"imported {n} annotations on {len(ds.items)} items{_detected(format, ds)}"
 
         return ws._submit("import:annotations", level, ident, format, str(source), False, run)
+
+
+def _detected(format: str | None, ds: Dataset) -> str:
+    """' (detected: <format>)' when the request left the format to detection, so it is on record."""
+    return f" (detected: {ds.info.get('format')})" if not format and ds.info.get("format") else ""
 
 
 class Job(_Node):
@@ -394,7 +399,7 @@ class Project(_Node):
             progress(0.2, f"read {len(ds.items)} items, {len(ds.annotations)} annotations")
             ids = transfer.import_dataset(ws, ident, ds, copy_media, segment_size, overlap,
                                           lambda f, m="": progress(0.2 + 0.8 * f, m))
-            return None, ident, f"created task(s) {ids} with {len(ds.annotations)} annotations"
+            return None, ident, f"created task(s) {ids} with {len(ds.annotations)} annotations{_detected(format, ds)}"
 
         return ws._submit("import:dataset", "project", ident, format, str(source), False, run)
 

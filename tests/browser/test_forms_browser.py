@@ -118,7 +118,7 @@ def test_import_form_upload_by_picker_then_import(page, bridge, ws, tmp_path):
     pump_until(page, b, lambda: w.summary.get("status") == "finished", "the import")
     page.wait_for_selector(".aw-if-imported li")
     lines = page.locator(".aw-if-imported li").all_inner_texts()
-    assert lines[0] == "imported 16 annotations on 4 items" and "annotations: 12 → 16 (replaced)" in lines
+    assert lines[0] == "imported 16 annotations on 4 items (detected: CVAT for images 1.1)" and "annotations: 12 → 16 (replaced)" in lines
     assert len(task.annotations) == 16
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator(".aw-import").screenshot(path=str(ARTIFACTS / "import-form.png"))

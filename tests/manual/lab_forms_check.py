@@ -152,7 +152,7 @@ try:
         )
         expect(form).to_have_attribute("data-upload", "complete")
         page.locator(".aw-if-import").click()
-        expect(form.locator(".aw-if-imported li").first).to_have_text("imported 16 annotations on 4 items")
+        expect(form.locator(".aw-if-imported li").first).to_have_text("imported 16 annotations on 4 items (detected: CVAT for images 1.1)")
         expect(page.locator(".aw-rq-toast").last).to_contain_text("import:annotations of task 1: finished")
         print("import summary:", form.locator(".aw-if-imported").inner_text().replace("\n", " | "), flush=True)
         # export from the tree: the form, progress, result, download

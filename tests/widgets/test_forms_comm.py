@@ -214,7 +214,7 @@ def test_upload_then_import_annotations_summarised(project, comm):
     s = form.summary
     assert s["status"] == "finished" and s["rejected"] == []
     # CVAT XML has no prediction source: the 4 predictions come back as annotations (the summary says so)
-    assert s["imported"][0] == "imported 16 annotations on 4 items"
+    assert s["imported"][0] == "imported 16 annotations on 4 items (detected: CVAT for images 1.1)"
     assert "annotations: 12 → 16 (replaced)" in s["imported"] and "predictions: 4 → 0 (replaced)" in s["imported"]
     assert c.last("summary") == s
     path = form.uploaded_path  # kept for a retry (say, with another format) until replaced or closed
