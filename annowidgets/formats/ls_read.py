@@ -209,6 +209,8 @@ class _Rows:
         self.track: dict[int, int] = {}
         self.outside: dict[int, bool] = {}
         self.attrs: dict[int, dict] = {}
+        self.z_order: dict[int, float] = {}
+        self.occluded: dict[int, bool] = {}
 
     def add(self, item, set_idx, region, label, typ, fn, tn, origin, score, parent, extra,
             ow=None, oh=None, geo=0, gx=None, gy=None, gw=None, gh=None, grot=0.0) -> int:
@@ -392,11 +394,19 @@ class Reader:
     def add_result(self, r: dict, set_idx: int, item_idx: int, source: str, set_score: float,
                    cancelled: bool) -> None:
         self._attrs_pending = None
+        self._cvat_pending = None
         start = len(self.rows.data)
         self._add_result(r, set_idx, item_idx, source, set_score, cancelled)
         if self._attrs_pending is not None:
             for i in range(start, len(self.rows.data)):
                 self.rows.attrs[i] = self._attrs_pending
+        if self._cvat_pending is not None:  # z_order / occluded our writer kept in meta (from CVAT)
+            z, occ = self._cvat_pending
+            for i in range(start, len(self.rows.data)):
+                if z is not None:
+                    self.rows.z_order[i] = z
+                if occ:
+                    self.rows.occluded[i] = True
 
     def _add_result(self, r: dict, set_idx: int, item_idx: int, source: str, set_score: float,
                     cancelled: bool) -> None:
@@ -422,9 +432,16 @@ class Reader:
             extra["parentID"] = parent
         for k in r.keys() - RESULT_KEYS:
             v = r[k]
-            if k == "meta" and isinstance(v, dict) and isinstance(v.get("attributes"), dict):
-                self._attrs_pending = v["attributes"]  # attributes our writer put there (e.g. from CVAT)
-                v = {a: b for a, b in v.items() if a != "attributes"}
+            if k == "meta" and isinstance(v, dict) and (isinstance(v.get("attributes"), dict)
+                                                         or isinstance(v.get("cvat"), dict)):
+                if isinstance(v.get("attributes"), dict):
+                    self._attrs_pending = v["attributes"]  # attributes our writer put there (e.g. from CVAT)
+                cv = v.get("cvat")
+                if isinstance(cv, dict):  # z_order / occluded our writer put there
+                    z = cv.get("z_order")
+                    self._cvat_pending = (float(z) if isinstance(z, (int, float)) and not isinstance(z, bool)
+                                          else None, cv.get("occluded") is True)
+                v = {a: b for a, b in v.items() if a not in ("attributes", "cvat")}
                 if not v:
                     extra["ls_meta_attrs_only"] = True
                     continue
@@ -814,6 +831,14 @@ class Reader:
                 arr[idx] = list(sparse.values()) if dtype is object else np.fromiter(sparse.values(), float,
                                                                                     count=len(sparse))
                 df[col] = arr
+        if r.z_order:
+            z = np.zeros(n)
+            z[np.fromiter(r.z_order.keys(), dtype=np.int64, count=len(r.z_order))] = list(r.z_order.values())
+            df["z_order"] = z
+        if r.occluded:
+            occ = np.zeros(n, dtype=bool)
+            occ[np.fromiter(r.occluded.keys(), dtype=np.int64, count=len(r.occluded))] = True
+            df["occluded"] = occ
         if r.track:
             df["keyframe"] = df["track_id"].notna()
         if r.outside:

@@ -10,7 +10,7 @@ with them, so LS -> tables -> LS gives back the input.
 Data from other sources gets generated region ids, ``from_name``/``to_name`` defaults
 (options ``from_names={type: name}``, ``to_name``), percentages from the item size, CVAT
 attributes in the region's ``meta.attributes``, and a :class:`LossReport` for what Label
-Studio cannot hold (cuboids, skeletons, z_order, occluded, group).
+Studio cannot hold (cuboids, skeletons, group).
 """
 from __future__ import annotations
 
@@ -141,9 +141,11 @@ class Writer:
         r = self.report
         bad = ann["type"].isin(UNSUPPORTED)
         r.add_mask("annotations", ann, bad, "Label Studio JSON has no cuboid/skeleton result", key="ann_id")
-        r.add_mask("annotations", ann, ann["z_order"] != 0, "z_order has no place in Label Studio JSON",
-                   key="ann_id")
-        r.add_mask("annotations", ann, ann["occluded"], "occluded has no place in Label Studio JSON", key="ann_id")
+        track = ann["track_id"].notna()  # one LS sequence region per track: no per-keyframe meta
+        r.add_mask("annotations", ann, (ann["z_order"] != 0) & track,
+                   "z_order of a track keyframe has no place in a Label Studio video sequence", key="ann_id")
+        r.add_mask("annotations", ann, ann["occluded"] & track,
+                   "occluded of a track keyframe has no place in a Label Studio video sequence", key="ann_id")
         r.add_mask("annotations", ann, ann["group"].notna(), "CVAT group has no place in Label Studio JSON",
                    key="ann_id")
         multi = (ann["type"] == "points") & ann["points"].map(lambda p: p is not None and len(p) > 2)
@@ -266,6 +268,9 @@ class Writer:
                      zip(sized.tolist(), np.nan_to_num(W).tolist(), np.nan_to_num(H).tolist(), strict=True)]
         self.img_rot = (kind != "video").tolist()
         self.rot = ann["rotation"].tolist()
+        single = ann["track_id"].isna().to_numpy()  # tracks: reported, see _report_losses
+        self.zo = [int(v) for v in (ann["z_order"].fillna(0).to_numpy(dtype=float) * single).tolist()]
+        self.occ = (ann["occluded"].fillna(False).to_numpy(dtype=bool) & single).tolist()
 
     def _task(self, it: dict, it_i: int, sets: list, set_rows: dict, rel_by_set: dict) -> dict:
         ex = dict(it["extra"] or {})
@@ -380,6 +385,11 @@ class Writer:
         if attrs and isinstance(attrs, dict):
             meta = dict(r.get("meta") or {})
             meta["attributes"] = attrs
+            r["meta"] = meta
+        if self.zo[i] or self.occ[i]:  # CVAT's z_order / occluded: kept where LS keeps region metadata
+            meta = dict(r.get("meta") or {})
+            meta["cvat"] = {**({"z_order": self.zo[i]} if self.zo[i] else {}),
+                            **({"occluded": True} if self.occ[i] else {})}
             r["meta"] = meta
         if self.origin[i] is not None:
             r["origin"] = self.origin[i]

@@ -308,8 +308,8 @@ def test_writing_foreign_data(tmp_path):
         warnings.simplefilter("ignore")
         out = ds.export(str(tmp_path), format="ls", archive=False, name="o", from_names={"bbox": "boxes"})
     reasons = {e.reason: e.rows for e in out.loss.entries}
-    assert any("cuboid" in r for r in reasons) and any("z_order" in r for r in reasons)
-    assert any("occluded" in r and rows == [1] for r, rows in reasons.items())
+    assert any("cuboid" in r for r in reasons)
+    assert not any("z_order" in r or "occluded" in r for r in reasons)  # both kept in the region's meta.cvat
     tasks = orjson.loads((tmp_path / "o" / "result.json").read_bytes())
     assert tasks[0]["data"] == {"image": "imgs/a.png"} and tasks[1]["data"] == {"video": "clip.mp4"}
     res = tasks[0]["annotations"][0]["result"]
@@ -319,6 +319,7 @@ def test_writing_foreign_data(tmp_path):
     assert box["from_name"] == "boxes" and box["to_name"] == "image" and box["original_width"] == 200
     assert box["meta"] == {"attributes": {"color": "red"}}
     assert len({r["id"] for r in res}) == 6
+    assert res[1]["meta"] == {"cvat": {"z_order": 1, "occluded": True}}  # CVAT's flags, where LS keeps metadata
     vid = tasks[1]["annotations"][0]["result"]
     assert len(vid) == 1 and vid[0]["type"] == "videorectangle"
     assert [k["frame"] for k in vid[0]["value"]["sequence"]] == [1, 11]
@@ -328,6 +329,7 @@ def test_writing_foreign_data(tmp_path):
     a = back.annotations
     b0 = a.iloc[0]
     assert [b0.x, b0.y, b0.w, b0.h, b0.rotation] == pytest.approx([10, 20, 40, 30, 30])
+    assert (a.iloc[1].z_order, bool(a.iloc[1].occluded)) == (1, True) and not a.iloc[0].occluded
     assert b0.attributes == {"color": "red"}
     assert a.iloc[1]["points"] == pytest.approx([0, 50, 100, 50, 100, 100])
     assert a.iloc[3][["x", "y", "w", "h"]].tolist() == pytest.approx([20, 30, 20, 10])
