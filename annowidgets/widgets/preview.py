@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import traitlets as t
 
+from ..core import matching as _matching
 from ..core.dataset import Dataset
-from . import _matching
 from ._base import BaseWidget, static_asset
 from ._colors import label_colors
 from ._columns import drawable, item_columns

@@ -6,8 +6,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from annowidgets.core import matching as m
 from annowidgets.core import schema
-from annowidgets.widgets import _matching as m
 
 
 def _reference(ann: pd.DataFrame, iou_thr: float, score_thr: float) -> dict[str, np.ndarray]:

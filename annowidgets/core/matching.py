@@ -8,6 +8,9 @@ not take part (they are hidden). IoU is on the axis-aligned box of each shape (t
 box for rotated boxes and ellipses), using :func:`annowidgets.core.geometry.iou_matrix`.
 Only rows with a positive-area box take part (not tags, text or single points).
 
+Core logic (a CLI or an evaluation script wants it as much as the Preview widget does):
+``match(ds.annotations)`` gives every row's TP/FP/FN status.
+
 Work is done per group with numpy; the greedy step is one short Python loop per prediction in
 groups that have both annotations and predictions.
 """
@@ -18,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..core import geometry
+from . import geometry
 
 NONE, TP, FP, FN = 0, 1, 2, 3
 
