@@ -13,6 +13,7 @@ from PIL import Image
 
 from ..core import raster
 from ..core.errors import FormatError
+from ..core.media_types import IMAGE_EXTS
 
 BACKGROUND = "background"
 VOC_LABELS = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
@@ -21,7 +22,6 @@ VOC_LABELS = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "b
 VOC_PARTS = ("head", "hand", "foot")
 VOC_ACTIONS = ("other", "jumping", "phoning", "playinginstrument", "reading", "ridingbike", "ridinghorse",
                "running", "takingphoto", "usingcomputer", "walking")
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
 
 def colormap(n: int = 256) -> np.ndarray:

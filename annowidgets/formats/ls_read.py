@@ -25,9 +25,10 @@ from ..core.dataset import Dataset
 from ..core.errors import FormatError
 from ..core.gcpause import gc_paused
 from ..core.io import Source
+from ..core.media_types import IMAGE_EXTS
 from .ls_config import LabelConfig, load_config
 
-IMAGE_EXT = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".svg", ".avif"}
+IMAGE_EXT = {*IMAGE_EXTS, ".svg"}  # Label Studio shows SVG too
 AUDIO_EXT = {".wav", ".mp3", ".flac", ".ogg", ".m4a", ".aac", ".opus", ".weba"}
 VIDEO_EXT = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".m4v", ".ogv"}
 KEY_KINDS = {"image": "image", "img": "image", "audio": "audio", "video": "video"}

@@ -25,7 +25,6 @@ from ..core.gcpause import gc_paused
 from ..core.io import Source, open_url
 from ..core.parsing import json_error
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".jpe", ".jp2", ".pgm", ".ppm")
 #: Our side file with each item's name and size, so an export without images loads back in
 #: pixels. Trainers ignore it; pass ``image_info=False`` to the writer to leave it out.
 IMAGE_INFO = "image_info.json"

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ..core.dataset import Dataset
+from ..core.media_types import IMAGE_EXTS
 from ._media import copy_media
 from .yolo_common import (
-    IMAGE_EXTS,
     IMAGE_INFO,
     image_info_bytes,
     item_keys,

@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from fsspec.core import url_to_fs
 
 from ..core.io import open_url
+from ..core.media_types import IMAGE_EXTS
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".jfif", ".pgm", ".ppm", ".pbm")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv", ".3gp", ".ts")
 
 

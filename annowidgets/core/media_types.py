@@ -1,0 +1,7 @@
+"""What counts as an image, a video or audio file, by extension: one list for every reader and
+the workspace, so the same folder is seen the same way everywhere."""
+from __future__ import annotations
+
+#: Raster images Pillow reads (and browsers show, after conversion where needed).
+IMAGE_EXTS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".jp2", ".pgm",
+              ".ppm", ".pbm", ".avif")
