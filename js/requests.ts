@@ -5,6 +5,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import "./requests.css";
 import { age, h } from "./ui/dom";
 import { viewLife } from "./ui/lifecycle";
+import { receiveFiles } from "./ui/transfer";
 
 interface Row {
   id: string;
@@ -105,19 +106,9 @@ function render({ model, el, signal }: RenderProps<RequestsModel>) {
   model.on("msg:custom", (msg: { kind: string; [k: string]: unknown }, buffers: DataView[]) => {
     if (msg.kind === "notify") toast(String(msg.text), String(msg.status));
     else if (msg.kind === "error") toast(String(msg.message), "failed");
-    else if (msg.kind === "file" && buffers?.length) {
-      const b = buffers[0];
-      const copy = new Uint8Array(b.byteLength);
-      copy.set(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
-      const url = URL.createObjectURL(new Blob([copy], { type: "application/zip" }));
-      const a = h("a", { href: url, download: String(msg.name), class: "aw-rq-link" });
-      root.append(a);
-      a.click();
-      a.remove();
-      root.dataset.downloaded = `${msg.name}:${copy.byteLength}`;
-      setTimeout(() => URL.revokeObjectURL(url), 10000);
-    }
   });
+  // downloads arrive as file_chunk messages, joined into one Blob (shared with the export form)
+  receiveFiles(model, life, root, (name, bytes) => { root.dataset.downloaded = `${name}:${bytes}`; });
   model.on("change:requests", renderRows);
   renderRows();
   return () => life.dispose();

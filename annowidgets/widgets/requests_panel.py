@@ -17,7 +17,7 @@ from collections.abc import Callable
 import pandas as pd
 import traitlets as t
 
-from ..core.io import open_url
+from . import _files
 from ._base import BaseWidget, log, static_asset
 
 ACTIVE = ("queued", "started")
@@ -103,18 +103,15 @@ class RequestsPanel(BaseWidget):
         if row is None or row["status"] != "finished" or not row["result"]:
             self.send({"kind": "error", "message": f"request {content.get('id')!r} has no result to download"})
             return
+        result = row["result"]
+        opts = self._ws.open_options(result) if hasattr(self._ws, "open_options") else {}
         try:
-            with open_url(row["result"], "rb") as fh:
-                data = fh.read(MAX_DOWNLOAD_BYTES + 1)
-        except Exception as exc:  # noqa: BLE001 - the result may have expired or moved
-            self.send({"kind": "error", "message": f"cannot read {row['result']}: {exc}"})
+            data = _files.read_result(result, opts, MAX_DOWNLOAD_BYTES)
+        except Exception as exc:  # noqa: BLE001 - the result may have expired, moved or be too large
+            self.send({"kind": "error", "message": f"cannot download {result}: {exc}"})
             return
-        if len(data) > MAX_DOWNLOAD_BYTES:
-            self.send({"kind": "error", "message": f"{row['result']} is larger than {MAX_DOWNLOAD_BYTES >> 20} MB; "
-                                                   "open it from its path"})
-            return
-        name = posixpath.basename(row["result"].split("::")[0].rstrip("/")) or "result.zip"
-        self.send({"kind": "file", "id": row["id"], "name": name}, buffers=[data])
+        # the same chunked file_chunk messages as the export form (one path, no single huge message)
+        _files.send_file(self, str(row["id"]), _files.result_name(result), data)
 
 
 def _rows(df: pd.DataFrame) -> list[dict]:
