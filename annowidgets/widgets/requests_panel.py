@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import posixpath
 from collections.abc import Callable
 
 import pandas as pd
