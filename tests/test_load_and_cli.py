@@ -176,3 +176,39 @@ def test_cli_output_into_a_closed_pipe_is_quiet():
     proc = subprocess.run(f"{sys.executable} -m annowidgets formats | head -1", shell=True, capture_output=True,
                           text=True, timeout=120)
     assert proc.stdout.count("\n") == 1 and "error" not in proc.stderr.lower()
+
+
+# -- export to a file name: the one file of a single-file format ----------------------------------
+@pytest.mark.parametrize("fmt, fname", [("JSON", "tasks.json"), ("CVAT for images 1.1", "ann.xml"),
+                                        ("CSV", "flat.csv"), ("JSON_MIN", "min.json")])
+def test_export_to_a_file_name_writes_that_file(ls_dir, tmp_path, fmt, fname):
+    ds = aw.load(str(ls_dir / "input/image/tasks.json"))
+    out = ds.export(str(tmp_path / "sub" / fname), fmt, warn=False)
+    assert out == str(tmp_path / "sub" / fname)
+    assert (tmp_path / "sub" / fname).is_file()
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == [fname]  # no staging left over
+    if fmt in ("JSON", "CVAT for images 1.1"):
+        back = aw.load(out)
+        assert len(back.annotations) == len(ds.annotations)
+
+
+def test_export_to_a_file_name_of_a_many_file_format_fails_leaving_nothing(datumaro_dir, tmp_path):
+    ds = aw.load(str(datumaro_dir / "coco_dataset/coco_instances"))
+    with pytest.raises(ValueError, match="writes .* files"):
+        ds.export(str(tmp_path / "out.json"), "YOLO 1.1", warn=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_to_a_file_name_refuses_save_images(ls_dir, tmp_path):
+    ds = aw.load(str(ls_dir / "input/image/tasks.json"))
+    with pytest.raises(ValueError, match="save_images"):
+        ds.export(str(tmp_path / "out.json"), "JSON", save_images=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_folder_named_like_a_file_is_still_a_folder(ls_dir, tmp_path):
+    ds = aw.load(str(ls_dir / "input/image/tasks.json"))
+    folder = tmp_path / "odd.json"
+    folder.mkdir()
+    out = ds.export(str(folder), "JSON", warn=False)
+    assert out.startswith(str(folder) + "/") and out.endswith(".zip")

@@ -205,9 +205,11 @@ class Sink:
     """
 
     def __init__(self, url: str, archive: bool = True, storage_options: dict | None = None,
-                 overwrite: bool = True):
+                 overwrite: bool = True, single_file: bool = False):
         self.url = os.fspath(url)
         self.fs, self.final = url_to_fs(self.url, **(storage_options or {}))
+        self.single_file = single_file  # ``url`` names the one file the writer produces
+        archive = archive and not single_file
         self.archive = archive
         self.overwrite = overwrite
         parent = posixpath.dirname(self.final)
@@ -280,6 +282,13 @@ class Sink:
         if self._zip is not None:
             self._zip.close()
             self._fobj.close()
+        staged = self.staging
+        if self.single_file:
+            if len(self.written) != 1:
+                self.abort()
+                raise ValueError(f"{self.url}: this format writes {len(self.written)} files "
+                                 f"({', '.join(self.written[:5]) or 'none'}); export to a folder or a .zip")
+            staged = posixpath.join(self.staging, self.written[0])
         if self.fs.exists(self.final):
             if not self.overwrite:
                 self.abort()
@@ -289,9 +298,11 @@ class Sink:
             else:
                 self.fs.rm(self.final)
         if self._is_local():
-            os.replace(self.staging, self.final)
+            os.replace(staged, self.final)
         else:
-            self.fs.mv(self.staging, self.final, recursive=not self.archive)
+            self.fs.mv(staged, self.final, recursive=not self.archive and not self.single_file)
+        if self.single_file:
+            self.fs.rm(self.staging, recursive=True)
         self._done = True
         return self.url
 

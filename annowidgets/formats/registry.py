@@ -207,7 +207,10 @@ def export(dataset: Dataset, target: str, format: str, save_images: bool = False
     if spec.write is None:
         raise UnknownFormatError(f"format {spec.name!r} cannot be exported")
     target = str(target)
-    if target.lower().endswith(".zip") and name is None:
+    single = name is None and is_file_target(target)
+    if single and save_images:
+        raise ValueError(f"{target}: save_images needs a folder or a .zip target, not a single file")
+    if (target.lower().endswith(".zip") and name is None) or single:
         path = target
     else:
         fname = name or default_name(dataset, spec, save_images)
@@ -218,12 +221,28 @@ def export(dataset: Dataset, target: str, format: str, save_images: bool = False
         path = posixpath.join(target, fname) if "://" in target else _join_local(target, fname)
     ctx = WriteContext(format=spec.name, save_images=save_images, report=LossReport(spec.name),
                        options=options, progress=progress)
-    with Sink(path, archive=archive, storage_options=storage_options) as sink, gc_paused():
+    with Sink(path, archive=archive, storage_options=storage_options, single_file=single) as sink, gc_paused():
         spec.write(dataset, sink, ctx)
     ctx.step(1.0, "done")
     if warn:
         ctx.report.warn(stacklevel=4)
     return ExportResult(path, ctx.report)
+
+
+# A target ending in one of these names the file itself (``ds.export("out/tasks.json", "JSON")``),
+# for formats that write one file; anything else is a folder that gets the default name.
+FILE_SUFFIXES = (".json", ".xml", ".csv", ".tsv", ".txt", ".conll", ".jsonl")
+
+
+def is_file_target(target: str) -> bool:
+    base = posixpath.basename(target.split("?")[0].rstrip("/"))
+    return base.lower().endswith(FILE_SUFFIXES) and not _is_dir(target)
+
+
+def _is_dir(target: str) -> bool:
+    import os
+
+    return "://" not in target and os.path.isdir(target)
 
 
 def _join_local(folder: str, fname: str) -> str:
