@@ -7,6 +7,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -97,6 +98,9 @@ class Dataset:
         """Resolve an ``items.media`` value against ``media_root`` (absolute URLs pass through)."""
         if media is None or media is pd.NA or (isinstance(media, float) and np.isnan(media)):
             return None
+        mapped = _map_prefix(media, self.info.get("media_map"))
+        if mapped is not None:
+            return mapped
         if "://" in media or media.startswith("/") or not self.media_root:
             return media
         if "::" in self.media_root:  # chained URL, e.g. zip://prefix::archive.zip
@@ -114,7 +118,8 @@ class Dataset:
         """Write this dataset in ``format`` under ``target``; return the archive path.
 
         ``target`` is a folder URL (the archive gets ``name`` or CVAT's default name) or, when
-        it ends in ``.zip``, the archive itself. ``save_images`` copies the media in. What the
+        it ends in ``.zip``, the archive itself; ending in ``.json``/``.xml``/``.csv``/… it is
+        the one file of a single-file export (an error, leaving nothing, if the format writes more). ``save_images`` copies the media in. What the
         format cannot carry is warned about and returned as ``result.loss``.
         """
         from ..formats import registry  # the one upward call: core does not know formats otherwise
@@ -127,6 +132,26 @@ class Dataset:
         kinds = ", ".join(f"{k}: {v}" for k, v in a["type"].value_counts().items())
         return (f"<Dataset {len(self.items)} items, {len(a)} annotations ({kinds or 'none'}), "
                 f"{len(self.labels)} labels, {len(self.tasks)} tasks>")
+
+
+def _map_prefix(media: str, media_map: dict | None) -> str | None:
+    """``media`` with the longest matching prefix of ``media_map`` replaced, else None.
+
+    Label Studio stores uploads as ``/data/upload/<project>/<file>`` (also behind its host,
+    ``http://host:8080/data/upload/…``) and local storage as ``/data/local-files/?d=<path>``;
+    the map says where those live on this machine.
+    """
+    if not media_map:
+        return None
+    path = media
+    if media.startswith(("http://", "https://")):
+        parts = urlsplit(media)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+    for prefix in sorted(media_map, key=len, reverse=True):
+        if path.startswith(prefix):
+            rest = unquote(path[len(prefix):])
+            return posixpath.join(str(media_map[prefix]), rest.lstrip("/"))
+    return None
 
 
 def _check_in(df: pd.DataFrame, col: str, allowed, table: str) -> None:

@@ -12,6 +12,7 @@ input. Reserved ``extra`` keys start with ``ls_`` or are listed in :data:`ROW_RE
 """
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from urllib.parse import parse_qs, urlparse
@@ -921,8 +922,14 @@ class Reader:
         return lab.drop_duplicates(["name", "from_name"]).reset_index(drop=True)
 
 
-def read(source: Source, config=None, mask_threshold: int = 1, **_options) -> Dataset:
-    """Read Label Studio JSON (a task list, one task, per-task files, or an LS 0.x project)."""
+def read(source: Source, config=None, mask_threshold: int = 1, upload_dir: str | None = None,
+         local_files_root: str | None = None, **_options) -> Dataset:
+    """Read Label Studio JSON (a task list, one task, per-task files, or an LS 0.x project).
+
+    ``upload_dir``: where Label Studio's ``/data/upload/`` files are here (its
+    ``media/upload`` folder); ``local_files_root``: the document root of ``/data/local-files/?d=``
+    (default: ``$LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``, as Label Studio itself reads it).
+    """
     cfg = load_config(config, source)
     with gc_paused():
         tasks = load_tasks(source)
@@ -934,4 +941,13 @@ def read(source: Source, config=None, mask_threshold: int = 1, **_options) -> Da
         ds.media_root = source.folder
     else:
         ds.media_root = source.url_of("")
+    local_files_root = local_files_root or os.environ.get("LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT")
+    media_map = {prefix: root for prefix, root in ((UPLOAD_PREFIX, upload_dir), (LOCAL_FILES_PREFIX, local_files_root))
+                 if root}
+    if media_map:
+        ds.info["media_map"] = media_map
     return ds
+
+
+UPLOAD_PREFIX = "/data/upload/"
+LOCAL_FILES_PREFIX = "/data/local-files/?d="

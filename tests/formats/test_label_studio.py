@@ -362,3 +362,45 @@ def test_cvat_video_frames_become_one_video_task():
     assert [k["x"] for k in car["value"]["sequence"]] == pytest.approx([0, 10, 20])
     assert car["value"]["framesCount"] == 3
     assert [e.rows for e in rep.entries if "rectangles only" in e.reason] == [[4]]
+
+
+# -- where Label Studio's media live: /data/upload/ and /data/local-files/?d= ---------------------
+def _png(path, shade):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 6), (shade, 0, 0)).save(path)
+    return path.read_bytes()
+
+
+def test_upload_and_local_files_urls_map_to_folders_given_at_load(tmp_path, monkeypatch):
+    upload, docroot = tmp_path / "media" / "upload", tmp_path / "docroot"
+    blobs = [_png(upload / "3" / "a1b2-cat.png", 10), _png(docroot / "pics" / "dog 1.png", 20),
+             _png(upload / "3" / "c3d4-cow.png", 30)]
+    box = {"x": 10, "y": 10, "width": 50, "height": 50, "rotation": 0, "rectanglelabels": ["cat"]}
+    tasks = [{"id": i + 1, "data": {"image": url},
+              "annotations": [{"id": i + 1, "result": [{"id": f"r{i}", "type": "rectanglelabels", "from_name": "label",
+                                                        "to_name": "image", "original_width": 8,
+                                                        "original_height": 6, "value": box}]}]}
+             for i, url in enumerate(["/data/upload/3/a1b2-cat.png", "/data/local-files/?d=pics/dog%201.png",
+                                      "http://localhost:8080/data/upload/3/c3d4-cow.png"])]
+    src = tmp_path / "export" / "tasks.json"
+    src.parent.mkdir()
+    src.write_bytes(orjson.dumps(tasks))
+    monkeypatch.delenv("LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT", raising=False)
+    ds = aw.load(str(src), upload_dir=str(upload), local_files_root=str(docroot))
+    urls = [ds.media_url(m) for m in ds.items["media"]]
+    assert urls == [str(upload / "3" / "a1b2-cat.png"), str(docroot / "pics" / "dog 1.png"),
+                    str(upload / "3" / "c3d4-cow.png")]
+    out = ds.export(str(tmp_path / "coco"), "COCO 1.0", save_images=True, archive=False, warn=False)
+    copied = sorted(p.read_bytes() for p in (tmp_path / "coco").rglob("*.png"))
+    assert copied == sorted(blobs)
+    assert (tmp_path / "coco").exists() and out
+    # the media values themselves are kept as Label Studio wrote them (a JSON export keeps them)
+    assert ds.items["media"].tolist()[0] == "/data/upload/3/a1b2-cat.png"
+    # the environment variable Label Studio itself reads is the default document root
+    monkeypatch.setenv("LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT", str(docroot))
+    assert aw.load(str(src)).media_url("/data/local-files/?d=pics/dog%201.png") == str(docroot / "pics" / "dog 1.png")
+    # without a map the paths pass through unchanged (nothing guessed)
+    monkeypatch.delenv("LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT")
+    assert aw.load(str(src)).media_url("/data/upload/3/a1b2-cat.png") == "/data/upload/3/a1b2-cat.png"
