@@ -348,6 +348,14 @@ def _supported(ds: Dataset, ctx, flavour: str) -> pd.DataFrame:
     ctx.report.add_mask("annotations", a, ~ok, "CVAT XML has no element for this annotation type "
                         "(text spans, numbers, ratings, … are Label Studio only)", key="ann_id")
     a = a[ok]
+    if flavour == "images":  # CVAT itself does this: "track id will be lost"
+        tracked = a["track_id"].notna().to_numpy()
+        ctx.report.add_mask("annotations", a, tracked & a["outside"].fillna(False).to_numpy(dtype=bool),
+                            "outside (hidden) track frames: CVAT for images writes visible frames only",
+                            key="ann_id")
+        ctx.report.add_mask("annotations", a, tracked, "tracks are cut into one shape per visible frame, as CVAT "
+                            "does; the track id and keyframe flags are not kept (use CVAT for video 1.1)",
+                            key="ann_id")
     if flavour == "video":
         tags = a["type"] == "tag"
         ctx.report.add_mask("annotations", a, tags, "tags cannot be exported in CVAT for video 1.1", key="ann_id")

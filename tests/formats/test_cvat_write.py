@@ -77,6 +77,17 @@ def test_images_flavour_cuts_tracks_into_visible_frames():
     assert "keyframe" not in text.split("</meta>")[1]
 
 
+def test_images_flavour_reports_the_track_ids_and_outside_frames_it_cannot_keep():
+    ds = aw.load(str(VIDEO), keyframes_only=True)
+    _, report = _text(ds, "images")
+    a = ds.annotations
+    by_reason = {e.reason: set(e.rows) for e in report.entries}
+    lost_ids = next(ids for r, ids in by_reason.items() if "track id" in r)
+    assert lost_ids == set(a.loc[a["track_id"].notna(), "ann_id"])
+    hidden = next(ids for r, ids in by_reason.items() if r.startswith("outside"))
+    assert hidden == set(a.loc[a["track_id"].notna() & a["outside"], "ann_id"]) and hidden
+
+
 def test_images_to_video_makes_short_tracks_and_reports_tags(tmp_path):
     ds = aw.load(str(RICH))
     with pytest.warns(LossWarning, match="tags cannot be exported"):
