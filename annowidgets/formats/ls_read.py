@@ -692,7 +692,22 @@ class Reader:
             for j, lab in enumerate(value.get("timelinelabels") or [""]):
                 i = emit(str(lab), "segment", extra if j == 0 else dict(extra))
                 rows.start[i], rows.end[i] = _num(r0.get("start")), _num(r0.get("end"))
-        else:  # pairwise, ranker, paragraphlabels, hypertextlabels, unknown: verbatim
+        elif ltype in ("hypertextlabels", "paragraphlabels"):
+            # spans addressed by XPath (HTML) or paragraph index: the value is kept verbatim for
+            # the round trip; label and text become columns, and for HTML the character offsets
+            # into the page's text (globalOffsets) are start/end
+            extra["ls_type"] = ltype
+            extra["ls_value"] = {k: v for k, v in value.items() if k != ltype}
+            if ltype not in value:
+                extra["ls_no_labels"] = True
+            offsets = value.get("globalOffsets") if ltype == "hypertextlabels" else None
+            offsets = offsets if isinstance(offsets, dict) else {}
+            for j, lab in enumerate(value.get(ltype) or [""]):
+                i = emit(str(lab), "span", extra if j == 0 else dict(extra))
+                rows.start[i], rows.end[i] = _num(offsets.get("start")), _num(offsets.get("end"))
+                if value.get("text") is not None:
+                    rows.text[i] = str(value["text"])
+        else:  # pairwise, ranker, unknown: verbatim
             extra["ls_type"] = ltype
             extra["ls_value"] = value
             emit("", "other", extra)

@@ -29,6 +29,7 @@ DEFAULT_FROM = {"bbox": "label", "polygon": "polygon", "polyline": "polygon", "p
 LABEL_KEYS = {"rectanglelabels", "polygonlabels", "keypointlabels", "ellipselabels", "brushlabels", "labels",
               "timeserieslabels", "hypertextlabels", "paragraphlabels", "timelinelabels", "videorectangle"}
 UNSUPPORTED = ("cuboid", "skeleton")
+_VERBATIM_SPANS = ("hypertextlabels", "paragraphlabels")  # value kept verbatim, labels from the column
 _SHAPES = frozenset(("bbox", "polygon", "polyline", "points", "ellipse", "mask"))
 _EMPTY: dict = {}
 
@@ -355,7 +356,8 @@ class Writer:
             value = self._shape(typ, i, ex)
         else:
             value = self._classification(typ, lt, rows, ex)
-        if lt in LABEL_KEYS and lt != "videorectangle" and "ls_value" not in ex and not ex.get("ls_no_labels"):
+        if (lt in LABEL_KEYS and lt != "videorectangle" and ("ls_value" not in ex or lt in _VERBATIM_SPANS)
+                and not ex.get("ls_no_labels")):
             labels = c["label"]
             value[lt] = [labels[i]] if len(rows) == 1 and labels[i] != "" else [
                 labels[j] for j in rows if labels[j] != ""]

@@ -262,7 +262,8 @@ def test_all_other_result_types_round_trip(tmp_path):
     ds = aw.load(str(p)).validate()
     a = ds.annotations
     assert a["type"].tolist() == ["ellipse", "bbox", "bbox", "bbox", "text", "text", "number", "datetime",
-                                  "segment", "segment", "other", "other", "other", "other"]
+                                  "segment", "segment", "other", "other", "span", "span"]
+    assert a.iloc[12:]["label"].tolist() == ["X", "Q"]
     el = a.iloc[0]
     assert [el.x, el.y, el.w, el.h, el.rotation] == pytest.approx([80, 45, 40, 10, 15])
     assert a.iloc[2:4]["label"].tolist() == ["Tea", "Hot"] and a.iloc[1]["label"] == ""
@@ -404,3 +405,34 @@ def test_upload_and_local_files_urls_map_to_folders_given_at_load(tmp_path, monk
     # without a map the paths pass through unchanged (nothing guessed)
     monkeypatch.delenv("LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT")
     assert aw.load(str(src)).media_url("/data/upload/3/a1b2-cat.png") == "/data/upload/3/a1b2-cat.png"
+
+
+# -- HTML and dialogue NER: HyperTextLabels (XPath + globalOffsets) and ParagraphLabels -------------
+_HTML_TASK = {"id": 1, "data": {"html": "<p>Hello world</p>", "dialogue": [{"author": "a", "text": "Hi there"}]},
+              "annotations": [{"id": 5, "result": [
+                  {"id": "h1", "from_name": "ner", "to_name": "html", "type": "hypertextlabels",
+                   "value": {"start": "/p[1]/text()[1]", "end": "/p[1]/text()[1]", "startOffset": 0, "endOffset": 5,
+                             "globalOffsets": {"start": 0, "end": 5}, "text": "Hello",
+                             "hypertextlabels": ["GREET", "WORD"]}},
+                  {"id": "p1", "from_name": "para", "to_name": "dialogue", "type": "paragraphlabels",
+                   "value": {"start": "0", "end": "0", "startOffset": 0, "endOffset": 2, "text": "Hi",
+                             "paragraphlabels": ["Q"]}}]}]}
+
+
+def test_hypertext_and_paragraph_labels_are_spans_with_labels_and_round_trip(tmp_path):
+    src = tmp_path / "tasks.json"
+    src.write_bytes(orjson.dumps([_HTML_TASK]))
+    ds = aw.load(str(src))
+    a = ds.annotations
+    assert a["type"].tolist() == ["span"] * 3
+    assert a["label"].tolist() == ["GREET", "WORD", "Q"]
+    assert a["text"].tolist() == ["Hello", "Hello", "Hi"]
+    assert a["start"].tolist()[:2] == [0.0, 0.0] and a["end"].tolist()[:2] == [5.0, 5.0]
+    assert a["start"].isna().tolist()[2]  # a paragraph index is not a character offset
+    back = orjson.loads(open(ds.export(str(tmp_path / "out.json"), "JSON", warn=False), "rb").read())
+    assert back[0]["annotations"][0]["result"] == _HTML_TASK["annotations"][0]["result"]
+    # a label edited in the table reaches the file; the XPath addressing stays as it was
+    ds.annotations.loc[ds.annotations["label"] == "Q", "label"] = "A"
+    back = orjson.loads(open(ds.export(str(tmp_path / "out2.json"), "JSON", warn=False), "rb").read())
+    para = back[0]["annotations"][0]["result"][1]["value"]
+    assert para["paragraphlabels"] == ["A"] and para["start"] == "0" and para["endOffset"] == 2
