@@ -957,8 +957,8 @@ def read(source: Source, config=None, mask_threshold: int = 1, upload_dir: str |
     else:
         ds.media_root = source.url_of("")
     local_files_root = local_files_root or os.environ.get("LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT")
-    media_map = {prefix: root for prefix, root in ((UPLOAD_PREFIX, upload_dir), (LOCAL_FILES_PREFIX, local_files_root))
-                 if root}
+    media_map = {prefix: os.path.expanduser(str(root)) for prefix, root in
+                 ((UPLOAD_PREFIX, upload_dir), (LOCAL_FILES_PREFIX, local_files_root)) if root}
     if media_map:
         ds.info["media_map"] = media_map
     return ds
