@@ -18,6 +18,8 @@ from annowidgets.core.loss import LossWarning
 from annowidgets.formats import cvat_write
 from annowidgets.formats.registry import WriteContext
 
+from .media_helpers import TWINS, media_bytes, twins_dataset, zip_files
+
 DATA = Path(__file__).parent / "data"
 RICH = DATA / "cvat_task_rich.xml"
 VIDEO = DATA / "cvat_video_interp.xml"
@@ -201,3 +203,51 @@ def test_random_boxes_round_trip(rows):
         np.testing.assert_allclose(b[col], a[col], atol=1e-9)
     np.testing.assert_allclose(b["w"], a["w"], atol=1e-6)  # xbr - xtl of 2-decimal values
     np.testing.assert_allclose(b["h"], a["h"], atol=1e-6)
+
+
+@pytest.mark.parametrize("subsets", [False, True])
+def test_same_basename_in_two_folders_saves_both_images(tmp_path, subsets):
+    """Unnamed items with media a/img.jpg, b/img.jpg: names keep the folder, each image is saved once."""
+    ds = twins_dataset(tmp_path / "media", subsets=subsets)
+    out = ds.export(str(tmp_path / "o.zip"), format="CVAT for images 1.1", save_images=True)
+    files = zip_files(out)
+    src = {f: (tmp_path / "media" / f / "img.jpg").read_bytes() for f in ("a", "b", "c")}
+    # a task has one images/ folder (all three collide); a project one per subset (val's is alone)
+    want = {"images/train/a/img.jpg": "a", "images/train/b/img.jpg": "b", "images/val/img.jpg": "c"} if subsets \
+        else {"images/a/img.jpg": "a", "images/b/img.jpg": "b", "images/c/img.jpg": "c"}
+    assert {n: d for n, d in files.items() if n.startswith("images/")} == {n: src[f] for n, f in want.items()}
+    text = files["annotations.xml"].decode()
+    names = [n.split("/", 2 if subsets else 1)[-1] for n in want]
+    for name in names:
+        assert f'name="{name}"' in text
+    back = aw.load(out)
+    assert back.items["name"].tolist() == names
+    for (folder, *_), media in zip(TWINS, back.items["media"], strict=True):
+        assert media_bytes(media) == src[folder]
+    a = back.annotations
+    got = a["item_id"].map(back.items.set_index("item_id")["name"])
+    assert list(zip(got, a["label"], strict=True)) == list(zip(names, ["cat", "dog", "cow"], strict=True))
+
+
+def test_same_basename_video_frames_saved_apart(tmp_path):
+    ds = twins_dataset(tmp_path / "media", absolute=True, subsets=False)
+    out = ds.export(str(tmp_path / "v.zip"), format="CVAT for video 1.1", save_images=True)
+    files = zip_files(out)
+    assert sorted(n for n in files if n.startswith("images/")) == ["images/a/img.jpg", "images/b/img.jpg",
+                                                                   "images/c/img.jpg"]
+    for f in ("a", "b", "c"):
+        assert files[f"images/{f}/img.jpg"] == (tmp_path / "media" / f / "img.jpg").read_bytes()
+
+
+def test_same_given_name_twice_renamed_with_images(tmp_path):
+    ds = twins_dataset(tmp_path / "media", subsets=False)
+    ds.items["name"] = ["img.jpg", "IMG.jpg", "c.jpg"]  # equal on a case-insensitive file system
+    text, loss = _text(ds, "images")
+    assert 'name="img.jpg"' in text and 'name="IMG.jpg"' in text and not loss
+    with pytest.warns(LossWarning, match="collides"):
+        out = ds.export(str(tmp_path / "o.zip"), format="CVAT for images 1.1", save_images=True)
+    files = zip_files(out)
+    assert 'name="IMG__1.jpg"' in files["annotations.xml"].decode()
+    assert files["images/IMG__1.jpg"] == (tmp_path / "media/b/img.jpg").read_bytes()
+    assert aw.load(out).items["name"].tolist() == ["img.jpg", "IMG__1.jpg", "c.jpg"]
+
