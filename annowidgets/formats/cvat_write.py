@@ -188,6 +188,7 @@ def prepare(ds: Dataset, flavour: str, save_images: bool = False,
         level = "project"
     if level == "project" and len(tasks) and items["task"].isna().any():
         items["task"] = items["task"].fillna(tasks["task_id"].iloc[0])
+    tasks = _fill_task_ranges(tasks, items)
     folder = items["subset"].fillna("default") if level == "project" else None  # images/<subset>/ or images/
     names, renamed = unique_file_names(items, folder, rename_given=save_images)
     if report is not None:
@@ -195,6 +196,40 @@ def prepare(ds: Dataset, flavour: str, save_images: bool = False,
                                      "<name>__<item_id> so that each image is saved")
     items["name"] = names
     return items, tasks, level
+
+
+def _fill_task_ranges(tasks: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """Missing ``start_frame`` / ``stop_frame`` / ``size`` of each task, from its items' frames.
+
+    A dataset read from a format without tasks, or a task row made without them, has NA there;
+    CVAT (and our reader) needs them to know which frames a video task has.
+    """
+    cols = ["start_frame", "stop_frame", "size"]
+    if not len(tasks) or not tasks[cols].isna().to_numpy().any():
+        return tasks
+    tasks = tasks.copy()
+    for c in cols:
+        tasks[c] = tasks[c].astype("Int64")
+    frames = items["frame"].astype("Float64")
+    for k in range(len(tasks)):
+        row = tasks.iloc[k]
+        mine = frames if len(tasks) == 1 else frames[(items["task"] == row["task_id"]).fillna(False).to_numpy()]
+        mine = mine.dropna()
+        step = _step(row["frame_filter"])
+        start = int(row["start_frame"]) if not pd.isna(row["start_frame"]) else (int(mine.min()) if len(mine) else 0)
+        stop, size = row["stop_frame"], row["size"]
+        if pd.isna(stop):
+            if not pd.isna(size) and int(size) > 0:
+                stop = start + (int(size) - 1) * step
+            else:
+                stop = max(int(mine.max()), start) if len(mine) else start
+        elif pd.isna(size):
+            size = len(range(start, int(stop) + 1, step))
+        stop = int(stop)
+        if pd.isna(size):  # neither given: the frames from start to the last item's
+            size = len(range(start, stop + 1, step)) if len(mine) else 0
+        tasks.iloc[k, [tasks.columns.get_loc(c) for c in cols]] = [start, stop, int(size)]
+    return tasks
 
 
 def _task_params(items: pd.DataFrame, tasks: pd.DataFrame, ann: pd.DataFrame):

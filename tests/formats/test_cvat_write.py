@@ -251,3 +251,42 @@ def test_same_given_name_twice_renamed_with_images(tmp_path):
     assert files["images/IMG__1.jpg"] == (tmp_path / "media/b/img.jpg").read_bytes()
     assert aw.load(out).items["name"].tolist() == ["img.jpg", "IMG__1.jpg", "c.jpg"]
 
+
+def _tasks_without_frames(task_ids, subsets):
+    n = len(task_ids)
+    return pd.DataFrame({"task_id": task_ids, "name": [f"t{t}" for t in task_ids], "subset": subsets,
+                         "mode": "annotation", "size": [pd.NA] * n, "start_frame": [pd.NA] * n,
+                         "stop_frame": [pd.NA] * n})
+
+
+def test_video_export_derives_missing_task_frames_from_items(tmp_path):
+    """A tasks row without size/start/stop (a workspace images task, a hand-made table) exported as video."""
+    items = pd.DataFrame({"item_id": range(4), "name": [f"f{i}.jpg" for i in range(4)], "frame": [0, 1, 2, 3],
+                          "task": 7, "width": 10, "height": 8})
+    ann = pd.DataFrame({"ann_id": [0, 1, 2], "item_id": [0, 3, 1], "label": ["cat", "cat", "dog"], "type": "bbox",
+                        "x": [0.0, 3.0, 5.0], "y": 1.0, "w": 2.0, "h": 2.0, "track_id": [1, 1, pd.NA],
+                        "frame": [0, 3, 1], "keyframe": [True, True, False]})
+    ds = Dataset(items=items, annotations=ann, tasks=_tasks_without_frames([7], ["default"]))
+    text, _ = _text(ds, "video")
+    assert "<size>4</size>" in text and "<start_frame>0</start_frame>" in text and "<stop_frame>3</stop_frame>" in text
+    back = aw.load(ds.export(str(tmp_path / "v.zip"), format="CVAT for video 1.1"))
+    assert back.items["frame"].tolist() == [0, 1, 2, 3]
+    assert back.tasks[["size", "start_frame", "stop_frame"]].iloc[0].tolist() == [4, 0, 3]
+    cat = back.annotations[back.annotations["label"] == "cat"]
+    assert cat["frame"].tolist() == [0, 1, 2, 3] and cat["x"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    dog = back.annotations[back.annotations["label"] == "dog"]
+    assert dog["frame"].tolist() == [1, 2] and dog["outside"].tolist() == [False, True]
+
+
+def test_video_project_export_derives_each_tasks_frames(tmp_path):
+    items = pd.DataFrame({"item_id": range(5), "name": [f"f{i}.jpg" for i in range(5)], "frame": [0, 1, 2, 0, 1],
+                          "task": [1, 1, 1, 2, 2], "subset": ["a", "a", "a", "b", "b"], "width": 10, "height": 8})
+    ann = pd.DataFrame({"ann_id": [0, 1], "item_id": [2, 4], "label": "cat", "type": "bbox", "x": 1.0, "y": 1.0,
+                        "w": 2.0, "h": 2.0})
+    ds = Dataset(items=items, annotations=ann, tasks=_tasks_without_frames([1, 2], ["a", "b"]))
+    back = aw.load(ds.export(str(tmp_path / "p.zip"), format="CVAT for video 1.1"))
+    assert back.tasks[["task_id", "size", "start_frame", "stop_frame"]].values.tolist() == [[1, 3, 0, 2],
+                                                                                           [2, 2, 0, 1]]
+    assert back.items[["task", "frame"]].values.tolist() == [[1, 0], [1, 1], [1, 2], [2, 0], [2, 1]]
+    a = back.annotations[~back.annotations["outside"]]
+    assert a["item_id"].map(back.items.set_index("item_id")["task"]).tolist() == [1, 2]
