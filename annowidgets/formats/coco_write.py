@@ -16,7 +16,6 @@ item order and dumped with orjson. Choices (and why):
 from __future__ import annotations
 
 import datetime as _dt
-import posixpath
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +27,7 @@ from ..core.dataset import Dataset
 from ..core.gcpause import gc_paused
 from ..core.loss import LossReport
 from . import coco_rle
+from ._media import unique_file_names
 from .coco_skeleton import skeleton_spec
 
 WRITABLE = {"bbox", "polygon", "mask", "ellipse"}
@@ -378,17 +378,14 @@ def keypoint_categories(ds: Dataset, cats: list[dict], a: pd.DataFrame) -> None:
         c["skeleton"] = edges
 
 
-def file_names_cvat(items: pd.DataFrame) -> list[str]:
-    """CVAT layout: the item's name (it may hold sub-folders), else the media's base name."""
-    out = []
-    for name, media, iid in zip(items["name"], items["media"], items["item_id"], strict=False):
-        if isinstance(name, str) and name:
-            out.append(name.lstrip("/"))
-        elif isinstance(media, str) and media:
-            out.append(posixpath.basename(media.split("?")[0].split("::")[0]) or f"{iid}")
-        else:
-            out.append(f"{iid}")
-    return out
+def file_names_cvat(items: pd.DataFrame, groups=None, rename_given: bool = False) -> tuple[list[str], list]:
+    """CVAT layout: the item's name (it may hold sub-folders), else the media's base name.
+
+    Names are unique within each of ``groups`` (the subsets: each has its own images folder);
+    see :func:`._media.unique_file_names`. Returns the names and the items whose name changed.
+    """
+    given = [n.lstrip("/") if isinstance(n, str) else None for n in items["name"].tolist()]
+    return unique_file_names(items, groups, given=given, rename_given=rename_given, fallback="{}")
 
 
 def build_doc(ds: Dataset, items: pd.DataFrame, ann: pd.DataFrame, fl: Flavour, report: LossReport,
