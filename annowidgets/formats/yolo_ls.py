@@ -76,12 +76,8 @@ def _writer(obb: bool, images: bool):
             types = ("bbox",) if obb else ("bbox", "polygon")
         # LS has no subsets: keys are unique over the whole export
         p = plan(ds, lambda s, k: f"labels/{k}.txt", lambda s, k, e: f"images/{k}{e}", per_subset=False)
-        rows, W, H = codecs.prepare(ds, ctx, classes, types)
+        rows, W, H = codecs.prepare(ds, ctx, classes, types, children=kp_mode and not obb)
         if obb:
-            a = ds.annotations
-            kids = (a["type"] == "points") & a["parent_id"].notna()
-            ctx.report.add_mask("annotations", a, kids.to_numpy(), "keypoints are not carried by OBB lines",
-                                key="ann_id")
             lines = codecs.encode_obb(rows)
             kp_mode = False
             order = np.arange(len(rows.a))
