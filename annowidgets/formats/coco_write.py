@@ -11,7 +11,9 @@ item order and dumped with orjson. Choices (and why):
   second label); the group id goes to ``attributes.group``. The exception is a skeleton
   written as keypoints: the first box and the polygons (else the first mask) of its group
   are its annotation's ``bbox`` and ``segmentation``, as COCO keypoints have it, and are not
-  written again on their own (the reader gives them back as rows in the skeleton's group). Polygon rows that share a
+  written again on their own (the reader gives them back as rows in the skeleton's group).
+  Without them the bbox is the skeleton's own, marked ``bbox_from: "skeleton"`` so that our
+  reader does not make a box row of it. Polygon rows that share a
   ``region_id`` (the parts of one COCO instance) are written back as one instance.
 - every annotation set is written; predictions carry ``score``; ``annotator`` is kept.
 - ``area``: box w*h, polygon shoelace, mask pixel count (pycocotools).
@@ -329,12 +331,11 @@ class _Writer:
                         continue
                     kp[3 * j:3 * j + 3] = [float(x), float(y), 1 if occ else 2]
                     vis_xy.append((float(x), float(y)))
-            seg, box, area, crowd, extent = [], None, None, 0, None
+            seg, box, area, crowd, extent, parts = [], None, None, 0, None, []
             g = None if _isna(s["group"]) else grp_rows.get((int(s["item_id"]), int(s["group"])))
             if g is not None:  # the instance's box and segment: each row goes into one annotation only
                 g = g[~used[row_of.loc[g["ann_id"].to_numpy()].to_numpy()]]
                 boxes, polys, masks = (g[g["type"] == k] for k in ("bbox", "polygon", "mask"))
-                parts = []
                 if len(boxes):
                     b = boxes.iloc[0]
                     box = [float(b["x"]), float(b["y"]), float(b["w"]), float(b["h"])]
@@ -374,6 +375,8 @@ class _Writer:
             d = {"id": 0, "image_id": 0, "category_id": cat_ids[label], "segmentation": seg,
                  "area": area if area is not None else box[2] * box[3], "bbox": box, "iscrowd": crowd,
                  "keypoints": kp, "num_keypoints": int(sum(1 for v in kp[2::3] if v > 0))}
+            if not parts:  # no box row is written here: our reader makes none (others ignore the key)
+                d["bbox_from"] = "skeleton"
             dicts.append(d)
         _finish(dicts, sk_rows, self.fl)
         self.report.add("annotations", relabelled, "grouped with a skeleton: written as the box or segment of its "
