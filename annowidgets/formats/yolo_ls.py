@@ -86,6 +86,11 @@ def _writer(obb: bool, images: bool):
             a = ds.annotations
             ch = a[a["parent_id"].isin(rows.a["ann_id"]) & (a["type"] == "points")]
             slot = pd.Index(kps).get_indexer(ch["label"])
+            ctx.report.add_mask("annotations", ch, slot < 0, "keypoint label is not among the keypoint labels "
+                                "(labels of type points)", key="ann_id")
+            ctx.report.add_mask("annotations", ch, (slot >= 0) & ch["outside"].to_numpy(dtype=bool),
+                                "absent (outside) keypoint: written as 0 0 0, which reads back as no point",
+                                key="ann_id")
             kp = codecs.keypoint_block(rows, ch, slot, len(kps), visible_only=True)
             box = rows.a
             vals = np.stack([(box["x"] + box["w"] / 2) / rows.W, (box["y"] + box["h"] / 2) / rows.H,
