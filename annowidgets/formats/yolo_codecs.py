@@ -37,13 +37,21 @@ class Rows:
         return Rows(self.a.iloc[idx], self.pos[idx], self.W[idx], self.H[idx], self.cls[idx])
 
 
-def prepare(ds, ctx, classes: list[str], types: tuple[str, ...]) -> tuple[Rows, np.ndarray, np.ndarray]:
-    """Rows of ``types`` to write (others reported), with sizes and class ids; plus item W, H."""
+def prepare(ds, ctx, classes: list[str], types: tuple[str, ...],
+            children: bool = False) -> tuple[Rows, np.ndarray, np.ndarray]:
+    """Rows of ``types`` to write (others reported), with sizes and class ids; plus item W, H.
+
+    Rows of other types linked to a parent (``parent_id``: skeleton points, Label Studio
+    keypoints on a box) go into their parent's line when ``children`` is true (pose lines),
+    so they are reported only if their parent is not written; otherwise they are reported.
+    """
     a = select_rows(ds, ctx)
     items = ds.items
     wrong = ~a["type"].isin(types).to_numpy()
-    ctx.report.add_mask("annotations", a, wrong & (a["parent_id"].isna().to_numpy()),
-                        f"{ctx.format} carries only {', '.join(types)}", key="ann_id")
+    linked = wrong & a["parent_id"].notna().to_numpy()
+    ctx.report.add_mask("annotations", a, wrong & ~linked, f"{ctx.format} carries only {', '.join(types)}",
+                        key="ann_id")
+    kids = a[linked]
     a = a[~wrong]
     report_attributes(ctx.report, a, ctx.format)
     pos = pd.Index(items["item_id"]).get_indexer(a["item_id"])
@@ -61,6 +69,13 @@ def prepare(ds, ctx, classes: list[str], types: tuple[str, ...]) -> tuple[Rows, 
     ctx.report.add_mask("annotations", a, nocls, "label is not in the class list", key="ann_id")
     keep = ~nosize & ~nocls
     rows = Rows(a[keep], pos[keep], rw[keep], rh[keep], cls[keep].astype(np.int64))
+    if not children:
+        ctx.report.add("annotations", kids["ann_id"], f"keypoints are not carried by {ctx.format} (points linked "
+                                                      f"to a skeleton or a box)")
+    else:
+        orphan = ~kids["parent_id"].isin(rows.a["ann_id"]).to_numpy()
+        ctx.report.add_mask("annotations", kids, orphan, "linked to a parent shape that is not written",
+                            key="ann_id")
     return rows, W, H
 
 

@@ -76,12 +76,8 @@ def _writer(obb: bool, images: bool):
             types = ("bbox",) if obb else ("bbox", "polygon")
         # LS has no subsets: keys are unique over the whole export
         p = plan(ds, lambda s, k: f"labels/{k}.txt", lambda s, k, e: f"images/{k}{e}", per_subset=False)
-        rows, W, H = codecs.prepare(ds, ctx, classes, types)
+        rows, W, H = codecs.prepare(ds, ctx, classes, types, children=kp_mode and not obb)
         if obb:
-            a = ds.annotations
-            kids = (a["type"] == "points") & a["parent_id"].notna()
-            ctx.report.add_mask("annotations", a, kids.to_numpy(), "keypoints are not carried by OBB lines",
-                                key="ann_id")
             lines = codecs.encode_obb(rows)
             kp_mode = False
             order = np.arange(len(rows.a))
@@ -90,6 +86,11 @@ def _writer(obb: bool, images: bool):
             a = ds.annotations
             ch = a[a["parent_id"].isin(rows.a["ann_id"]) & (a["type"] == "points")]
             slot = pd.Index(kps).get_indexer(ch["label"])
+            ctx.report.add_mask("annotations", ch, slot < 0, "keypoint label is not among the keypoint labels "
+                                "(labels of type points)", key="ann_id")
+            ctx.report.add_mask("annotations", ch, (slot >= 0) & ch["outside"].to_numpy(dtype=bool),
+                                "absent (outside) keypoint: written as 0 0 0, which reads back as no point",
+                                key="ann_id")
             kp = codecs.keypoint_block(rows, ch, slot, len(kps), visible_only=True)
             box = rows.a
             vals = np.stack([(box["x"] + box["w"] / 2) / rows.W, (box["y"] + box["h"] / 2) / rows.H,

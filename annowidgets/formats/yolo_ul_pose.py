@@ -48,7 +48,7 @@ def write(ds, sink, ctx) -> None:
     k = max((len(v) for v in sk.values()), default=0)
 
     def encode(p):
-        rows, W, H = codecs.prepare(ds, ctx, classes, ("skeleton",))
+        rows, W, H = codecs.prepare(ds, ctx, classes, ("skeleton",), children=True)
         a = ds.annotations
         ch = a[a["parent_id"].isin(rows.a["ann_id"]) & (a["type"] == "points")]
         plabel = rows.a.set_index("ann_id")["label"].reindex(ch["parent_id"].astype("int64")).tolist()
