@@ -266,3 +266,31 @@ def test_task_key_wins_over_the_lines(tmp_path):
     (tmp_path / "out/data.yaml").write_text(yaml.safe_dump({**doc, "task": "segment"}))
     back = aw.load(path)
     assert back.info["format"] == SEG and back.annotations["type"].tolist() == ["polygon"]
+
+
+def _cls_tree(root, files):
+    for rel in files:
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if rel.endswith(".jpg"):
+            Image.new("RGB", (8, 6)).save(p)
+        else:
+            p.write_text("x\n")
+    return str(root)
+
+
+def test_classification_folders_without_labels_json(tmp_path):
+    imgs = ["train/cat/1.jpg", "train/dog/2.jpg", "valid/cat/3.jpg", "test/dog/4.jpg"]
+    ds = aw.load(_cls_tree(tmp_path / "rf", [*imgs, "README.roboflow.txt"]))
+    assert ds.info["format"] == CLS
+    tags = ds.annotations.merge(ds.items, on="item_id")
+    assert sorted(zip(tags["subset"], tags["name"], tags["label"], strict=True)) == [
+        ("test", "4.jpg", "dog"), ("train", "1.jpg", "cat"), ("train", "2.jpg", "dog"), ("valid", "3.jpg", "cat")]
+    # image folders beside annotation files, or not under split folders, are some other format
+    for name, extra in (("txt", ["train/cat/1.txt"]), ("xml", ["train/ann.xml"]), ("gt", ["train/gt/gt.txt"]),
+                        ("csv", ["labels.csv"])):
+        path = _cls_tree(tmp_path / name, [*imgs, *extra])
+        with pytest.raises(aw.UnknownFormatError, match="no reader recognises"):
+            aw.load(path)
+    with pytest.raises(aw.UnknownFormatError, match="no reader recognises"):
+        aw.load(_cls_tree(tmp_path / "images", ["images/cat/1.jpg", "images/dog/2.jpg"]))
