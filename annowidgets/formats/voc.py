@@ -337,6 +337,11 @@ def read_voc(source: Source, to_polygons: bool = False, **options) -> Dataset:
     if not xmls and not any(f.startswith(root + m + "/") for f in source.files for m in MARKERS[1:]):
         ann_dir = root
         xmls = [f for f in source.files if f.lower().endswith(".xml") and f.startswith(root)]
+        if not xmls and not source.exists(lm_rel) and not (
+                source.kind == "folder" and source.fs.isdir(posixpath.join(source.root, ann_dir + "Annotations"))):
+            raise FormatError(source.display(), "no Pascal VOC annotations here: expected Annotations/*.xml, "
+                                                "ImageSets/ lists, SegmentationClass/SegmentationObject PNGs or "
+                                                "labelmap.txt")
     subsets, tags = _subset_lists(source, root, label_names)
 
     objs = _Objects()

@@ -15,6 +15,7 @@ import orjson
 import pandas as pd
 
 from ..core.dataset import Dataset
+from ..core.errors import FormatError
 from ..core.parsing import json_error
 from ._media import copy_media
 from .registry import FormatSpec, register
@@ -71,6 +72,9 @@ def read(source, **options) -> Dataset:
                 if len(parts) > cut + 1 and (sdir in jsons or cut == 1):
                     images.setdefault((sdir, "/".join(parts[cut + 1:])), {})[parts[cut]] = f
                     break
+    if not jsons and not images:
+        raise FormatError(source.display(), "no Ultralytics classification layout here: expected "
+                                            "<subset>/<label>/<image> folders or <subset>/labels.json")
     rows_items, rows_tags, classes = [], [], []
     for sdir in sorted(set(jsons) | {k[0] for k in images}):
         recs = {}
