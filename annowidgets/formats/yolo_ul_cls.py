@@ -17,6 +17,7 @@ import pandas as pd
 from ..core.dataset import Dataset
 from ..core.errors import FormatError
 from ..core.parsing import json_error
+from . import yolo_ultralytics as ul
 from ._media import copy_media
 from .registry import FormatSpec, register
 from .yolo_common import class_list, item_names, select_rows
@@ -130,8 +131,8 @@ def detect(source) -> float:
     """
     if source.glob("*/labels.json"):
         return 0.7
-    yml = source.glob("data.yaml", "*/data.yaml")
-    if yml and not any("classify" in source.read_text(r) for r in yml):
+    yml = source.glob("data.yaml", "*/data.yaml", "data.yml", "*/data.yml")
+    if yml and ul.detect_task(source) != "classify":  # the other Ultralytics tasks' layout
         return 0.0
     if source.glob("classes.txt", "obj.names", "*/obj.names"):
         return 0.0

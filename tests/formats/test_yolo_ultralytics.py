@@ -294,3 +294,10 @@ def test_classification_folders_without_labels_json(tmp_path):
             aw.load(path)
     with pytest.raises(aw.UnknownFormatError, match="no reader recognises"):
         aw.load(_cls_tree(tmp_path / "images", ["images/cat/1.jpg", "images/dog/2.jpg"]))
+
+
+def test_classification_with_a_data_yaml_saying_classify(tmp_path):
+    path = _cls_tree(tmp_path / "c", ["train/cat/1.jpg", "val/dog/2.jpg"])
+    (tmp_path / "c/data.yaml").write_text("task: classify\nnames: {0: cat, 1: dog}\n")
+    ds = aw.load(path)
+    assert ds.info["format"] == CLS and sorted(ds.annotations["label"]) == ["cat", "dog"]
