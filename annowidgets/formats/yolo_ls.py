@@ -213,8 +213,11 @@ def _detect(obb: bool):
         for r in source.glob("labels/*.txt", "*/labels/*.txt")[:20]:
             counts += [len(ln.split()) for ln in source.read_text(r).splitlines() if ln.strip()]
         c = np.asarray(counts)
-        all_obb = len(c) > 0 and bool((c == 9).all())
-        return (0.75 if all_obb else 0.0) if obb else 0.7
+        # YOLO_OBB writes every rectangle as 9 fields (class and 4 corners) and no 5-field box;
+        # the SDK also writes polygon lines into it, so a minority of other odd counts is OBB too
+        # (plain YOLO writes boxes as 5 fields; only its 4-point polygons have 9).
+        obb_like = len(c) > 0 and not np.isin(c, (5, 6)).any() and 2 * int((c == 9).sum()) >= len(c)
+        return (0.75 if obb_like else 0.0) if obb else 0.7
 
     return detect
 

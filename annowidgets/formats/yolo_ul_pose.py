@@ -63,7 +63,7 @@ def write(ds, sink, ctx) -> None:
         extra = {"kpt_shape": [k, 3], "kpt_names": {i: list(sk[c]) for i, c in enumerate(classes)}}
         return rows.pos, lines, W, H, classes, extra
 
-    ul.write_layout(ds, sink, ctx, encode)
+    ul.write_layout(ds, sink, ctx, "pose", encode)
 
 
 def _boxes(rows: codecs.Rows, ch: pd.DataFrame):
@@ -126,8 +126,7 @@ def read(source, **options):
 
 
 def detect(source) -> float:
-    score, data, counts = ul.detect_kind(source)
-    return 0.9 if score and "kpt_shape" in data else 0.0
+    return 0.9 if ul.detect_task(source) == "pose" else 0.0
 
 
 register(FormatSpec(
