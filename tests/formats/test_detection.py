@@ -20,7 +20,7 @@ UNSUPPORTED = [
     "icdar_dataset/text_segmentation", "icdar_dataset/word_recognition", "imagenet_dataset",
     "imagenet_txt_dataset", "imagenet_txt_dataset/basic", "kitti_dataset", "labelme_dataset", "lfw_dataset", "lfw_dataset/test",
     "market1501_dataset", "mot_dataset", "mot_dataset/mot_seq", "mots_dataset", "mots_dataset/train",
-    "open_images_dataset", "open_images_dataset/v5", "open_images_dataset/v6", "vgg_face2_dataset",
+    "open_images_dataset", "vgg_face2_dataset",
     "widerface_dataset", "widerface_dataset/WIDER_train", "widerface_dataset/WIDER_val",
 ]
 
@@ -32,6 +32,8 @@ SUPPORTED = {
     "coco_dataset/coco_roboflow": ("COCO 1.0", 2, 3),
     "kitti_dataset/kitti_detection": ("KITTI 1.0", 2, 5),
     "kitti_dataset/kitti_segmentation": ("KITTI 1.0", 2, 6),
+    "open_images_dataset/v5": ("Open Images V6 1.0", 2, 0),
+    "open_images_dataset/v6": ("Open Images V6 1.0", 4, 7),
     "cvat_dataset/for_images": ("CVAT for images 1.1", 8, 16),
     "cvat_dataset/for_video": ("CVAT for video 1.1", 4, 7),
     "voc_dataset/voc_dataset1": ("PASCAL VOC 1.1", 2, 15),
