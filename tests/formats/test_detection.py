@@ -16,8 +16,7 @@ pytestmark = pytest.mark.fixtures
 # their own annotation files; LabelMe 3.0 has Annotations/*.xml with an <annotation> root like VOC
 UNSUPPORTED = [
     "camvid_dataset", "cityscapes_dataset", "cityscapes_dataset/dataset", "datumaro_dataset",
-    "datumaro_dataset/legacy", "icdar_dataset", "icdar_dataset/text_localization",
-    "icdar_dataset/text_segmentation", "icdar_dataset/word_recognition", "imagenet_dataset",
+    "datumaro_dataset/legacy", "icdar_dataset", "imagenet_dataset",
     "imagenet_txt_dataset", "imagenet_txt_dataset/basic", "kitti_dataset", "labelme_dataset", "lfw_dataset", "lfw_dataset/test",
     "market1501_dataset", "mot_dataset", "mot_dataset/mot_seq", "mots_dataset", "mots_dataset/train",
     "open_images_dataset", "vgg_face2_dataset",
@@ -30,6 +29,9 @@ SUPPORTED = {
     "coco_dataset/coco_instances": ("COCO 1.0", 2, 3),
     "coco_dataset/coco_person_keypoints": ("COCO Keypoints 1.0", 2, 15),
     "coco_dataset/coco_roboflow": ("COCO 1.0", 2, 3),
+    "icdar_dataset/text_localization": ("ICDAR Localization 1.0", 2, 3),
+    "icdar_dataset/text_segmentation": ("ICDAR Segmentation 1.0", 1, 3),
+    "icdar_dataset/word_recognition": ("ICDAR Recognition 1.0", 2, 2),
     "kitti_dataset/kitti_detection": ("KITTI 1.0", 2, 5),
     "kitti_dataset/kitti_segmentation": ("KITTI 1.0", 2, 6),
     "open_images_dataset/v5": ("Open Images V6 1.0", 2, 0),
