@@ -196,10 +196,9 @@ def read(source: Source, to_polygons: bool = False, **options) -> Dataset:
                 w, h = s
         items.append({"item_id": n, "name": fname, "subset": folder or "default",
                       "media": source.url_of(img_rel) if has_img else fname, "width": w, "height": h})
-        rows += _objects(source, doc, where, n, root, folder, (h, w), to_polygons)
-        # groups: one per tree of hasparts links, numbered across the dataset
-        objs = [r for r in rows if r["item_id"] == n]
-        group = _assign_groups(objs, group)
+        objs = _objects(source, doc, where, n, root, folder, (h, w), to_polygons)
+        group = _assign_groups(objs, group)  # one group per tree of hasparts links, numbered across the dataset
+        rows += objs
     ann = pd.DataFrame(rows)
     if len(ann):
         ann = ann.drop(columns=["_id", "_children", "_parents"])
@@ -347,14 +346,16 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
                     "LabelMe has no tracks: track rows are written as separate shapes (track id, keyframe lost)",
                     key="ann_id")
     report.add_mask("annotations", a, a["score"].notna().to_numpy(), "LabelMe has no score", key="ann_id")
-    ids, files, renamed = vc.item_ids(items)
-    report.add("items", renamed, "file name collides with another item's; written as <name>__<n>")
+    subsets = items["subset"].fillna("default").replace("", "default")
+    ids = pd.Series("", index=items.index, dtype=object)
+    files = pd.Series("", index=items.index, dtype=object)
+    for _, grp in items.groupby(subsets, sort=False):  # each subset has its own folder: names clash only within one
+        i, f, renamed = vc.item_ids(grp)
+        ids[grp.index], files[grp.index] = i.to_numpy(), f.to_numpy()
+        report.add("items", renamed, "file name collides with another item's; written as <name>__<n>")
     by_item = {k: g for k, g in a.groupby("item_id", sort=False)}
-    subsets = items["subset"].fillna("default").tolist()
     for p, it in enumerate(items.itertuples(index=False)):
-        folder = subsets[p] or "default"
-        stem = posixpath.basename(ids.iloc[p])
-        fname = posixpath.basename(files.iloc[p])
+        folder, ident, fname = subsets.iloc[p], ids.iloc[p], files.iloc[p]
         s = [f"<annotation>\n  <filename>{escape(fname)}</filename>\n  <folder>{escape(folder)}</folder>\n"
              "  <source>\n    <sourceImage></sourceImage>\n    <sourceAnnotation>annowidgets</sourceAnnotation>\n"
              "  </source>\n"]
@@ -363,17 +364,17 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
                      "  </imagesize>\n")
         g = by_item.get(it.item_id)
         if g is not None:
-            s.append(_objects_xml(g, sink, folder, stem, (it.height, it.width), report))
+            s.append(_objects_xml(g, sink, folder, ident))
         s.append("</annotation>\n")
-        sub = posixpath.dirname(ids.iloc[p])
-        sink.write_text(posixpath.join("Annotations", folder, sub, stem + ".xml"), "".join(s))
+        sink.write_text(posixpath.join("Annotations", folder, ident + ".xml"), "".join(s))
+        if p % 2000 == 0:
+            ctx.step(0.9 * p / max(len(items), 1), "annotations")
     if ctx.save_images:
-        targets = [posixpath.join("Images", (subsets[p] or "default"), posixpath.basename(files.iloc[p]))
-                   for p in range(len(items))]
+        targets = [posixpath.join("Images", folder, f) for folder, f in zip(subsets, files, strict=True)]
         copy_media(ds, sink, zip(items["item_id"], items["media"], targets, strict=True), report)
 
 
-def _objects_xml(g: pd.DataFrame, sink: Sink, folder: str, stem: str, size, report) -> str:
+def _objects_xml(g: pd.DataFrame, sink: Sink, folder: str, ident: str) -> str:
     out = []
     grp = g["group"].to_numpy(dtype="float64", na_value=np.nan)
     members: dict = {}
@@ -406,7 +407,7 @@ def _objects_xml(g: pd.DataFrame, sink: Sink, folder: str, stem: str, size, repo
         elif r.type == "polygon":
             s.append(_polygon(list(r.points or []), user))
         else:
-            mname = f"{stem}_mask_{k}.png"
+            mname = f"{ident}_mask_{k}.png"
             m = coco_rle.decode(r.mask)
             buf = io.BytesIO()
             Image.fromarray(MASK_COLOR[m.astype(np.uint8)], "RGBA").save(buf, format="PNG")

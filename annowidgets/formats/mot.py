@@ -92,8 +92,9 @@ def parse_gt(text: str, where: str) -> pd.DataFrame:
         i = int(np.argmax(bad))
         raise FormatError(where, f"expected 6 to 10 comma-separated fields ({','.join(FIELDS)}), got {int(n[i])}: "
                           f"{stripped[i][:80]!r}", line=int(lineno[i]))
-    pad = np.asarray([","] * len(stripped), dtype=object) * (10 - n) if len(stripped) else []
-    body = "\n".join(s + p for s, p in zip(stripped.tolist(), list(pad), strict=True))
+    # pad every line to 10 fields, so one CSV parse reads 6-, 7-, 9- and 10-field files alike
+    pad = np.asarray(["," * k for k in range(5)], dtype=object)[10 - n]
+    body = "\n".join((stripped.astype(object) + pad).tolist())
     names = [*FIELDS, "_extra"]
     try:
         df = pd.read_csv(io.StringIO(body), header=None, names=names, dtype=np.float64, skipinitialspace=True,
@@ -276,11 +277,6 @@ def detect(source: Source) -> float:
 
 
 # == writing ===================================================================================
-def _num(v: np.ndarray) -> list[str]:
-    """Shortest round-trip text; whole numbers as Datumaro writes floats (``4.0``)."""
-    return [repr(float(x)) for x in np.asarray(v, dtype=np.float64).tolist()]
-
-
 def _mot_frames(items: pd.DataFrame) -> np.ndarray:
     """MOT frame (1-based) of each item: ``frame + 1``, else its position + 1."""
     fr = items["frame"]
@@ -351,14 +347,15 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     mot_tid[has] = remap.reindex(tid[has]).to_numpy(dtype=np.int64)
 
     attrs = a["attributes"].to_numpy()
-    occl = a["occluded"].to_numpy(dtype=bool)
-    vis = np.fromiter((_vis(d, o) for d, o in zip(attrs, occl, strict=True)), dtype=np.float64, count=len(a))
-    not_ign = np.fromiter((0 if isinstance(d, dict) and _truthy(d.get("ignored")) else 1 for d in attrs),
-                          dtype=np.int64, count=len(a))
-    cols = [a["_mf"].to_numpy(dtype=np.int64).astype(str), mot_tid.astype(str), *(_num(a[c]) for c in "xywh"),
-            not_ign.astype(str), cls.astype(str), _num(vis)]
-    text = "".join(",".join(map(str, row)) + "\n" for row in zip(*cols, strict=True))
-    sink.write_text("gt/gt.txt", text)
+    vis_raw = [d.get("visibility") if isinstance(d, dict) else None for d in attrs]
+    vis = pd.to_numeric(pd.Series(vis_raw, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    vis = np.where(np.isnan(vis), 1.0 - a["occluded"].to_numpy(dtype=np.float64), vis)
+    ign = np.fromiter((isinstance(d, dict) and _truthy(d.get("ignored")) for d in attrs), dtype=bool, count=len(a))
+    out = pd.DataFrame({"frame": a["_mf"].to_numpy(dtype=np.int64), "track_id": mot_tid,
+                        **{c: a[c].to_numpy(dtype=np.float64) for c in "xywh"},
+                        "not_ignored": (~ign).astype(np.int64), "class_id": cls, "visibility": vis})
+    # pandas writes floats as repr does (shortest round trip, 4.0 for whole numbers), as Datumaro's csv does
+    sink.write_text("gt/gt.txt", out.to_csv(header=False, index=False, lineterminator="\n"))
     sink.write_text("gt/labels.txt", "\n".join(names))
 
     seqinfo = _seqinfo(ds, items)
@@ -398,13 +395,6 @@ def _truthy(v) -> bool:
     return bool(v) if v is not None and v is not pd.NA else False
 
 
-def _vis(d, occluded: bool) -> float:
-    if isinstance(d, dict) and d.get("visibility") is not None:
-        try:
-            return float(d["visibility"])
-        except (TypeError, ValueError):
-            pass
-    return 1.0 - float(occluded)
 
 
 register(FormatSpec(

@@ -183,3 +183,24 @@ def test_datumaro_reads_our_labelme(tmp_path, oracle):
     for m in got["masks"]:
         src = coco_rle.decode(masks.loc[m["image"], "mask"])
         assert m["label"] == "road" and m["pixels"] == np.flatnonzero(src).tolist()
+
+
+def test_names_keep_their_folder_and_subsets_do_not_clash(tmp_path):
+    m = np.zeros((10, 12), bool)
+    m[2:5, 3:9] = True
+    items = pd.DataFrame({"item_id": [0, 1, 2], "name": ["cams/a/x.jpg", "x.jpg", "x.jpg"],
+                          "subset": ["train", "train", "val"], "width": 12, "height": 10})
+    ann = pd.DataFrame([dict(ann_id=0, item_id=0, label="car", type="mask", mask=coco_rle.encode(m), x=3, y=2, w=6,
+                             h=3),
+                        dict(ann_id=1, item_id=2, label="car", type="bbox", x=1, y=1, w=2, h=2)])
+    out = _export(aw.Dataset(items=items, annotations=ann), tmp_path)
+    assert out.loss.summary().endswith("nothing lost")  # x.jpg in train and in val: two folders, no rename
+    assert (tmp_path / "out" / "Annotations" / "train" / "cams" / "a" / "x.xml").exists()
+    assert (tmp_path / "out" / "Masks" / "train" / "cams" / "a" / "x_mask_0.png").exists()
+    back = aw.load(str(out))
+    assert sorted(zip(back.items["subset"], back.items["name"], strict=True)) == [
+        ("train", "cams/a/x.jpg"), ("train", "x.jpg"), ("val", "x.jpg")]
+    got = back.annotations.merge(back.items[["item_id", "name", "subset"]], on="item_id")
+    assert sorted(zip(got["subset"], got["name"], got["type"], strict=True)) == [
+        ("train", "cams/a/x.jpg", "mask"), ("val", "x.jpg", "bbox")]
+    assert (coco_rle.decode(got.loc[got["type"] == "mask", "mask"].iloc[0]) == m).all()
