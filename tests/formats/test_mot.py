@@ -241,3 +241,13 @@ def test_datumaro_reads_our_mot(tmp_path, oracle):
     back = aw.load(str(out))
     assert json.dumps(sorted(back.annotations.loc[~back.annotations["outside"], "frame"].add(1).tolist())) == \
         json.dumps(sorted(r[0] for r in got["rows"]))
+
+
+def test_cvat_archive_zip_round_trip(tmp_path):
+    ds = _tracked_dataset()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossWarning)
+        path = ds.export(str(tmp_path), format="mot")  # CVAT's default name, zipped
+    assert path.endswith("_mot 1.1.zip")
+    back = aw.load(path)
+    assert back.info["format"] == "MOT 1.1" and len(back.annotations[~back.annotations["outside"]]) == 10
