@@ -91,7 +91,7 @@ def _writer(obb: bool, images: bool):
             ctx.report.add_mask("annotations", ch, (slot >= 0) & ch["outside"].to_numpy(dtype=bool),
                                 "absent (outside) keypoint: written as 0 0 0, which reads back as no point",
                                 key="ann_id")
-            kp = codecs.keypoint_block(rows, ch, slot, len(kps), visible_only=True)
+            kp = codecs.keypoint_block(rows, ch, slot, len(kps), visible_only=True, report=ctx.report)
             box = rows.a
             vals = np.stack([(box["x"] + box["w"] / 2) / rows.W, (box["y"] + box["h"] / 2) / rows.H,
                              box["w"] / rows.W, box["h"] / rows.H], axis=1)
