@@ -135,10 +135,12 @@ def write_subsets(ds: Dataset, sink: Sink, ctx: WriteContext, fl: Flavour, prefi
     cats, cat_ids = categories(ds, fl, used)
     if fl.keypoints:
         keypoint_categories(ds, cats, a)
-    names = file_names_cvat(items)
-    image_ids = list(range(fl.first_id, fl.first_id + len(items)))
-    subsets = list(dict.fromkeys(items["subset"].fillna("default").tolist())) or ["default"]
     sub_col = items["subset"].fillna("default")
+    names, renamed = file_names_cvat(items, sub_col, rename_given=ctx.save_images)
+    ctx.report.add("items", renamed, "file name collides with another item's in its subset; written as "
+                                     "<name>__<item_id> so that each image is saved")
+    image_ids = list(range(fl.first_id, fl.first_id + len(items)))
+    subsets = list(dict.fromkeys(sub_col.tolist())) or ["default"]
     item_subset = dict(zip(items["item_id"], sub_col, strict=False))
     orphan = ~a["item_id"].isin(items["item_id"])
     ctx.report.add("annotations", a.loc[orphan, "ann_id"], "annotation on an item that does not exist")

@@ -16,7 +16,7 @@ import pandas as pd
 from ..core.dataset import Dataset
 from ..core.errors import FormatError
 from ..core.io import Sink, Source
-from ._media import copy_media
+from ._media import copy_media, unique_file_names
 from .coco import SHAPES, looks_like_coco, read_files
 from .coco_read import CocoFile
 from .coco_write import LS, WRITABLE, build_doc, categories, dumps, keypoint_categories
@@ -86,19 +86,14 @@ def read_brush(source: Source, **options) -> Dataset:
 
 def _file_names(items: pd.DataFrame, save_images: bool) -> list[str]:
     """``images/<base name>`` (unique) when images are saved, else the media as LS would name it."""
-    out, seen = [], set()
-    for iid, name, media in zip(items["item_id"], items["name"], items["media"], strict=False):
-        src = media if isinstance(media, str) and media else (name if isinstance(name, str) and name else str(iid))
-        if not save_images:
-            out.append(src)
-            continue
-        base = posixpath.basename(src.split("?")[0].split("::")[0].rstrip("/")) or str(iid)
-        if base in seen:  # LS overwrites same-named images; we keep both
-            stem, ext = posixpath.splitext(base)
-            base = f"{stem}_{iid}{ext}"
-        seen.add(base)
-        out.append(f"images/{base}")
-    return out
+    src = [m if isinstance(m, str) and m else (n if isinstance(n, str) and n else str(i))
+           for i, n, m in zip(items["item_id"], items["name"], items["media"], strict=False)]
+    if not save_images:
+        return src
+    # LS overwrites same-named images; we keep both (``<stem>__<item_id><ext>``), flat as LS lays them out
+    names, _ = unique_file_names(pd.DataFrame({"item_id": items["item_id"].tolist(), "media": src}),
+                                 given=[None] * len(src), flat=True, fallback="{}")
+    return [f"images/{n}" for n in names]
 
 
 def write(ds: Dataset, sink: Sink, ctx: WriteContext, save_images: bool | None = None) -> None:

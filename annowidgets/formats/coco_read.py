@@ -14,7 +14,8 @@ Mapping (and why):
 - RLE (compressed or not) -> one ``mask`` row with a checked, compressed RLE.
 - ``keypoints`` -> a ``skeleton`` row plus one ``points`` row per keypoint (``parent_id``;
   v=0 -> ``outside``, v=1 -> ``occluded``); the instance box/segment is kept as its own row
-  in the skeleton's group.
+  in the skeleton's group, unless ``bbox_from: "skeleton"`` (our writer) says the box is
+  only the skeleton's.
 - captions -> ``text`` rows; ``labels_`` files -> ``tag`` rows; ``image_info_`` -> items only.
 - ``score`` -> a prediction; ``annotator`` -> the annotator column; CVAT's ``attributes``
   (``occluded``, ``rotation``, ``track_id``, ``keyframe``, ``group``) -> their columns;
@@ -39,7 +40,7 @@ from . import coco_rle
 from .coco_skeleton import normalize_edges, svg_from_edges
 
 KNOWN_ANN = frozenset({"id", "image_id", "category_id", "segmentation", "area", "bbox", "iscrowd", "attributes",
-                       "score", "keypoints", "num_keypoints", "caption", "annotator", "unrotated_bbox"})
+                       "score", "keypoints", "num_keypoints", "caption", "annotator", "unrotated_bbox", "bbox_from"})
 KNOWN_IMG = frozenset({"id", "file_name", "width", "height"})
 _MISSING = object()
 SPECIAL_ATTRS = ("occluded", "rotation", "track_id", "keyframe", "group")
@@ -69,6 +70,10 @@ def load_json(source: Source, rel: str | None) -> dict:
     if not isinstance(doc, dict):
         raise FormatError(source.display(rel), f"expected a JSON object with 'images', 'annotations' and "
                           f"'categories', got a {type(doc).__name__}")
+    if not any(k in doc for k in ("images", "annotations", "categories")):  # another format's JSON object
+        keys = ", ".join(repr(k) for k in list(doc)[:6]) or "no keys"
+        raise FormatError(source.display(rel), f"expected a COCO object with 'images', 'annotations' and "
+                          f"'categories', found {keys}")
     return doc
 
 
@@ -220,6 +225,8 @@ class _Builder:
         has_kp = np.array([type(k) is list and len(k) > 0 for k in kps], dtype=bool)
         has_box = np.array([b is not None for b in bbs], dtype=bool)
         is_box = ~is_rle & ~is_poly & has_box
+        if has_kp.any():  # our writer's mark: this bbox is the skeleton's own, not an object grouped with it
+            is_box &= ~np.array([k and a.get("bbox_from") == "skeleton" for a, k in zip(anns, has_kp, strict=True)])
         lost = ~is_rle & ~is_poly & ~has_box & ~has_kp
         if lost.any():
             b = int(np.flatnonzero(lost)[0])

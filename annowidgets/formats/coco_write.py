@@ -8,7 +8,12 @@ item order and dumped with orjson. Choices (and why):
   ``rotated_boxes="cvat"`` writes the unrotated box instead, as CVAT does.
 - ellipses are rasterised to RLE masks in pixels (``iscrowd=1``), as CVAT does.
 - grouped objects are NOT merged into one instance (CVAT/Datumaro merge them and lose the
-  second label); the group id goes to ``attributes.group``. Polygon rows that share a
+  second label); the group id goes to ``attributes.group``. The exception is a skeleton
+  written as keypoints: the first box and the polygons (else the first mask) of its group
+  are its annotation's ``bbox`` and ``segmentation``, as COCO keypoints have it, and are not
+  written again on their own (the reader gives them back as rows in the skeleton's group).
+  Without them the bbox is the skeleton's own, marked ``bbox_from: "skeleton"`` so that our
+  reader does not make a box row of it. Polygon rows that share a
   ``region_id`` (the parts of one COCO instance) are written back as one instance.
 - every annotation set is written; predictions carry ``score``; ``annotator`` is kept.
 - ``area``: box w*h, polygon shoelace, mask pixel count (pycocotools).
@@ -16,7 +21,6 @@ item order and dumped with orjson. Choices (and why):
 from __future__ import annotations
 
 import datetime as _dt
-import posixpath
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +32,7 @@ from ..core.dataset import Dataset
 from ..core.gcpause import gc_paused
 from ..core.loss import LossReport
 from . import coco_rle
+from ._media import unique_file_names
 from .coco_skeleton import skeleton_spec
 
 WRITABLE = {"bbox", "polygon", "mask", "ellipse"}
@@ -153,8 +158,7 @@ class _Writer:
         if fl.keypoints and is_sk.any():
             dicts, pos, used = self._keypoints(a, is_sk.to_numpy() & live, child.to_numpy(), cat_ids, sizes)
             out.append((pos, dicts))
-            if fl.only_keypoints:
-                consumed |= used
+            consumed |= used  # a skeleton's box and segment are in its keypoint annotation: not again on their own
         elif is_sk.any() or child.any():
             rep.add("annotations", a.loc[(is_sk | child).to_numpy() & live, "ann_id"],
                     f"skeletons are not carried by {fl.format} (use COCO Keypoints 1.0)")
@@ -297,13 +301,13 @@ class _Writer:
         by_parent = {p: g for p, g in kids.groupby(kids["parent_id"].astype("int64"), sort=False)}
         tt = a["type"].to_numpy()
         grp = a["group"]
-        in_group = a[grp.notna().to_numpy() & np.isin(tt, ["bbox", "polygon"])]
+        in_group = a[grp.notna().to_numpy() & np.isin(tt, ["bbox", "polygon", "mask"]) & ~a["outside"].to_numpy(bool)]
         grp_rows = {k: g for k, g in in_group.groupby([in_group["item_id"].astype("int64"),
                                                        in_group["group"].astype("int64")], sort=False)}
         row_of = pd.Series(np.arange(len(a)), index=a["ann_id"].to_numpy())
         spec_cache: dict[str, tuple] = {}
         child_labels = kids.groupby(kids["parent_id"].astype("int64"))["label"].agg(list) if len(kids) else {}
-        dicts = []
+        dicts, relabelled = [], []
         sk_rows = a.iloc[sk_pos]
         for (_, s) in sk_rows.iterrows():
             label = s["label"]
@@ -327,36 +331,56 @@ class _Writer:
                         continue
                     kp[3 * j:3 * j + 3] = [float(x), float(y), 1 if occ else 2]
                     vis_xy.append((float(x), float(y)))
-            seg, box, area = [], None, None
-            if not _isna(s["group"]):
-                g = grp_rows.get((int(s["item_id"]), int(s["group"])))
-                if g is not None:
-                    used[row_of.loc[g["ann_id"].to_numpy()].to_numpy()] = True
-                    boxes = g[g["type"] == "bbox"]
-                    polys = g[g["type"] == "polygon"]
-                    if len(boxes):
-                        b = boxes.iloc[0]
-                        box = [float(b["x"]), float(b["y"]), float(b["w"]), float(b["h"])]
-                    if len(polys):
-                        seg = [[float(v) for v in p] for p in polys["points"]]
-                        area = float(geometry.polygon_area(polys["points"].tolist()).sum())
-                        if box is None:
-                            px, py, pw, ph = geometry.points_bbox([np.concatenate(polys["points"].tolist())])
-                            box = [float(px[0]), float(py[0]), float(pw[0]), float(ph[0])]
+            seg, box, area, crowd, extent, parts = [], None, None, 0, None, []
+            g = None if _isna(s["group"]) else grp_rows.get((int(s["item_id"]), int(s["group"])))
+            if g is not None:  # the instance's box and segment: each row goes into one annotation only
+                g = g[~used[row_of.loc[g["ann_id"].to_numpy()].to_numpy()]]
+                boxes, polys, masks = (g[g["type"] == k] for k in ("bbox", "polygon", "mask"))
+                if len(boxes):
+                    b = boxes.iloc[0]
+                    box = [float(b["x"]), float(b["y"]), float(b["w"]), float(b["h"])]
+                    parts.append(boxes.iloc[:1])
+                if len(polys):
+                    seg = [[float(v) for v in p] for p in polys["points"]]
+                    area = float(geometry.polygon_area(polys["points"].tolist()).sum())
+                    px, py, pw, ph = geometry.points_bbox([np.concatenate(polys["points"].tolist())])
+                    extent = [float(px[0]), float(py[0]), float(pw[0]), float(ph[0])]
+                    parts.append(polys)
+                elif len(masks):
+                    try:
+                        rle = coco_rle.normalize_rle(masks["mask"].iloc[0])
+                    except coco_rle.RLEError:
+                        rle = None  # left to _masks, which reports it
+                    if rle is not None:
+                        seg, crowd = rle, 1
+                        area = float(coco_rle.areas([rle])[0])
+                        extent = [float(v) for v in coco_rle.bboxes([rle])[0]]
+                        parts.append(masks.iloc[:1])
+                for part in parts:
+                    used[row_of.loc[part["ann_id"].to_numpy()].to_numpy()] = True
+                    own = (part["label"] != label) | part["attributes"].map(
+                        lambda d, sa=s["attributes"]: bool(d) and d != sa).to_numpy(dtype=bool)
+                    relabelled.extend(part.loc[own, "ann_id"].tolist())
             if box is None:
-                if vis_xy:
+                if not any(_isna(s[k]) for k in ("x", "y", "w", "h")):
+                    box = [float(s["x"]), float(s["y"]), float(s["w"]), float(s["h"])]
+                elif extent is not None:
+                    box = extent
+                elif vis_xy:
                     xy = np.asarray(vis_xy)
                     lo, hi = xy.min(0), xy.max(0)
                     box = [float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])]
-                elif not _isna(s["w"]):
-                    box = [float(s["x"]), float(s["y"]), float(s["w"]), float(s["h"])]
                 else:
                     box = [0.0, 0.0, 0.0, 0.0]
             d = {"id": 0, "image_id": 0, "category_id": cat_ids[label], "segmentation": seg,
-                 "area": area if area is not None else box[2] * box[3], "bbox": box, "iscrowd": 0,
+                 "area": area if area is not None else box[2] * box[3], "bbox": box, "iscrowd": crowd,
                  "keypoints": kp, "num_keypoints": int(sum(1 for v in kp[2::3] if v > 0))}
+            if not parts:  # no box row is written here: our reader makes none (others ignore the key)
+                d["bbox_from"] = "skeleton"
             dicts.append(d)
         _finish(dicts, sk_rows, self.fl)
+        self.report.add("annotations", relabelled, "grouped with a skeleton: written as the box or segment of its "
+                                                   "keypoint annotation, under the skeleton's label and attributes")
         return dicts, sk_pos, used
 
 
@@ -378,17 +402,14 @@ def keypoint_categories(ds: Dataset, cats: list[dict], a: pd.DataFrame) -> None:
         c["skeleton"] = edges
 
 
-def file_names_cvat(items: pd.DataFrame) -> list[str]:
-    """CVAT layout: the item's name (it may hold sub-folders), else the media's base name."""
-    out = []
-    for name, media, iid in zip(items["name"], items["media"], items["item_id"], strict=False):
-        if isinstance(name, str) and name:
-            out.append(name.lstrip("/"))
-        elif isinstance(media, str) and media:
-            out.append(posixpath.basename(media.split("?")[0].split("::")[0]) or f"{iid}")
-        else:
-            out.append(f"{iid}")
-    return out
+def file_names_cvat(items: pd.DataFrame, groups=None, rename_given: bool = False) -> tuple[list[str], list]:
+    """CVAT layout: the item's name (it may hold sub-folders), else the media's base name.
+
+    Names are unique within each of ``groups`` (the subsets: each has its own images folder);
+    see :func:`._media.unique_file_names`. Returns the names and the items whose name changed.
+    """
+    given = [n.lstrip("/") if isinstance(n, str) else None for n in items["name"].tolist()]
+    return unique_file_names(items, groups, given=given, rename_given=rename_given, fallback="{}")
 
 
 def build_doc(ds: Dataset, items: pd.DataFrame, ann: pd.DataFrame, fl: Flavour, report: LossReport,

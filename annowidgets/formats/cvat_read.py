@@ -299,6 +299,10 @@ def parse_body(fobj, where: str):
     except etree.XMLSyntaxError as exc:
         line = getattr(exc, "lineno", None) or (exc.position[0] if getattr(exc, "position", None) else None)
         raise FormatError(where, f"malformed XML: {exc.msg if hasattr(exc, 'msg') else exc}", line=line) from None
+    root = it.root  # the last "end" event's element; any other root is another format's XML
+    if root is not None and root.tag != "annotations":
+        raise FormatError(where, f"expected the root element <annotations> (CVAT XML), found <{root.tag}>",
+                          line=root.sourceline, element=str(root.tag))
     return {"rows": rows, "kids_of": kids_of, "images": images, "img_end": img_end, "tracks": tracks,
             "trk_end": trk_end, "meta": meta, "version": version}
 
@@ -493,8 +497,11 @@ def _assemble(source: Source, rel: str, raw: dict, where: str, keyframes_only: b
         found = look.reindex(q).to_numpy()
         if np.isnan(found.astype(np.float64)).any():
             bad = int(np.flatnonzero(rest)[np.isnan(found.astype(np.float64))][0])
-            raise FormatError(where, f"frame {df['frame'].iloc[bad]!r} of a track is outside the task's frames",
-                              element=df["type"].iloc[bad])
+            t = np.nan_to_num(task_col[bad], nan=-1.0)
+            span = items.loc[items["task"].astype("float64").fillna(-1).to_numpy() == t, "frame"]
+            frames = f" ({int(span.min())}..{int(span.max())})" if len(span) else ""
+            raise FormatError(where, f"frame {int(df['frame'].iloc[bad])} of a track is outside the task's "
+                              f"frames{frames}", element=df["type"].iloc[bad])
         item_id[rest] = found.astype(np.int64)
     df["item_id"] = item_id
     df["ann_id"] = np.arange(n)
@@ -562,6 +569,11 @@ def _subset_of(subset, task_id, task_by_id, default_task) -> str:
 def _video_items(df, tasks, meta, default_task) -> pd.DataFrame:
     parts = []
     for t in tasks or [{}]:
+        if t and _na(t.get("stop_frame")) and _na(t.get("size")):
+            # neither stop_frame nor size given: the task runs to the last frame its tracks use
+            mine = df["frame"] if len(tasks) == 1 else df.loc[df["_task"] == _int(t.get("task_id"), -1), "frame"]
+            last = int(mine.max()) if mine.notna().any() else None
+            t = dict(t, stop_frame=max(last, int(t.get("start_frame") or 0)) if last is not None else None)
         frames = task_range(t) if t else np.unique(df["frame"].dropna().astype(np.int64))
         size = _d(t.get("extra", {}).get("original_size")) if t else {}
         parts.append(pd.DataFrame({"name": [f"frame_{f:06d}" for f in frames], "task": t.get("task_id", pd.NA),
@@ -574,6 +586,10 @@ def _video_items(df, tasks, meta, default_task) -> pd.DataFrame:
     items["height"] = items["height"].astype("Int64")
     items.insert(0, "item_id", np.arange(len(items)))
     return items
+
+
+def _na(v) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
 
 
 def _fill_masks(df: pd.DataFrame, items: pd.DataFrame, where: str) -> None:

@@ -21,7 +21,7 @@ from ..core import tracks as _tracks
 from ..core.dataset import Dataset
 from ..core.io import Sink
 from ._carry import report_predictions_as_shapes
-from ._media import copy_media
+from ._media import copy_media, unique_file_names
 from ._video_items import expand_video_items
 
 SHAPE_TAG = {"bbox": "box", "polygon": "polygon", "polyline": "polyline", "points": "points", "ellipse": "ellipse",
@@ -151,8 +151,13 @@ def _step(frame_filter) -> int:
     return int(m.group(1)) if m else 1
 
 
-def prepare(ds: Dataset, flavour: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """Items with frames and names, a tasks table (synthesised when missing) and the level."""
+def prepare(ds: Dataset, flavour: str, save_images: bool = False,
+            report=None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Items with frames and names, a tasks table (synthesised when missing) and the level.
+
+    Names are unique per images folder (the task's, or each subset's in a project), so saved
+    images do not overwrite each other: see :func:`._media.unique_file_names`.
+    """
     items = ds.items.copy()
     if items["frame"].isna().all():  # e.g. Label Studio: frames in item order
         items["frame"] = np.arange(len(items))
@@ -160,13 +165,6 @@ def prepare(ds: Dataset, flavour: str) -> tuple[pd.DataFrame, pd.DataFrame, str]
         start = int(items["frame"].max()) + 1
         miss = items["frame"].isna()
         items.loc[miss, "frame"] = np.arange(start, start + int(miss.sum()))
-    names = items["name"].fillna("").astype(str)
-    empty = names == ""
-    if empty.any():
-        media = items["media"].astype("string").fillna("")
-        names = names.where(~empty, media.map(lambda m: posixpath.basename(m.split("::")[0]) if m else ""))
-        names = names.where(names != "", "item_" + items["item_id"].astype(str))
-    items["name"] = names
     tasks = ds.tasks.copy()
     level = ds.info.get("level") or "task"
     if not len(tasks):  # e.g. Label Studio: one task per subset (a project when there are several)
@@ -190,7 +188,48 @@ def prepare(ds: Dataset, flavour: str) -> tuple[pd.DataFrame, pd.DataFrame, str]
         level = "project"
     if level == "project" and len(tasks) and items["task"].isna().any():
         items["task"] = items["task"].fillna(tasks["task_id"].iloc[0])
+    tasks = _fill_task_ranges(tasks, items)
+    folder = items["subset"].fillna("default") if level == "project" else None  # images/<subset>/ or images/
+    names, renamed = unique_file_names(items, folder, rename_given=save_images)
+    if report is not None:
+        report.add("items", renamed, "file name collides with another item's in its images folder; written as "
+                                     "<name>__<item_id> so that each image is saved")
+    items["name"] = names
     return items, tasks, level
+
+
+def _fill_task_ranges(tasks: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """Missing ``start_frame`` / ``stop_frame`` / ``size`` of each task, from its items' frames.
+
+    A dataset read from a format without tasks, or a task row made without them, has NA there;
+    CVAT (and our reader) needs them to know which frames a video task has.
+    """
+    cols = ["start_frame", "stop_frame", "size"]
+    if not len(tasks) or not tasks[cols].isna().to_numpy().any():
+        return tasks
+    tasks = tasks.copy()
+    for c in cols:
+        tasks[c] = tasks[c].astype("Int64")
+    frames = items["frame"].astype("Float64")
+    for k in range(len(tasks)):
+        row = tasks.iloc[k]
+        mine = frames if len(tasks) == 1 else frames[(items["task"] == row["task_id"]).fillna(False).to_numpy()]
+        mine = mine.dropna()
+        step = _step(row["frame_filter"])
+        start = int(row["start_frame"]) if not pd.isna(row["start_frame"]) else (int(mine.min()) if len(mine) else 0)
+        stop, size = row["stop_frame"], row["size"]
+        if pd.isna(stop):
+            if not pd.isna(size) and int(size) > 0:
+                stop = start + (int(size) - 1) * step
+            else:
+                stop = max(int(mine.max()), start) if len(mine) else start
+        elif pd.isna(size):
+            size = len(range(start, int(stop) + 1, step))
+        stop = int(stop)
+        if pd.isna(size):  # neither given: the frames from start to the last item's
+            size = len(range(start, stop + 1, step)) if len(mine) else 0
+        tasks.iloc[k, [tasks.columns.get_loc(c) for c in cols]] = [start, stop, int(size)]
+    return tasks
 
 
 def _task_params(items: pd.DataFrame, tasks: pd.DataFrame, ann: pd.DataFrame):
@@ -536,7 +575,7 @@ def _video_body(ds, items, tasks, ann, level, out, flush) -> None:
 def to_text(ds: Dataset, ctx, flavour: str, write=None) -> str | None:
     """The whole document; streamed to ``write(str)`` in chunks when given."""
     ds = expand_video_items(ds, ctx.report)  # Label Studio videos -> CVAT frames
-    items, tasks, level = prepare(ds, flavour)
+    items, tasks, level = prepare(ds, flavour, ctx.save_images, ctx.report)
     ann = _supported(ds, ctx, flavour)
     if ann["frame"].isna().any():  # rows without a frame take their item's (e.g. Label Studio)
         ann = ann.assign(frame=ann["frame"].fillna(ann["item_id"].map(items.set_index("item_id")["frame"])))
@@ -571,7 +610,7 @@ def write(ds: Dataset, sink: Sink, ctx, flavour: str) -> None:
     with sink.open("annotations.xml") as fobj:
         to_text(ds, ctx, flavour, write=lambda s: fobj.write(s.encode("utf-8")))
     if ctx.save_images:
-        items, _, level = prepare(expand_video_items(ds), flavour)
+        items, _, level = prepare(expand_video_items(ds), flavour, ctx.save_images)
         pairs = []
         for it in items.itertuples(index=False):
             if flavour == "video" or it.kind == "video_frame":

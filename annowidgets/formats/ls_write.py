@@ -142,6 +142,15 @@ class Writer:
         r = self.report
         bad = ann["type"].isin(UNSUPPORTED)
         r.add_mask("annotations", ann, bad, "Label Studio JSON has no cuboid/skeleton result", key="ann_id")
+        # a skeleton's points go on as loose keypoints; an absent one (outside, not a track) would
+        # come back visible, as LS keypoints have no visibility: it is left out instead
+        kid = ann["parent_id"].notna() & ann["parent_id"].isin(ann.loc[ann["type"] == "skeleton", "ann_id"])
+        absent = kid & ann["outside"].fillna(False).astype(bool) & ann["track_id"].isna()
+        r.add_mask("annotations", ann, absent, "absent (outside) point of a skeleton: Label Studio keypoints have "
+                   "no visibility, so it is not written", key="ann_id")
+        r.add_mask("annotations", ann, kid & ~absent, "point of a skeleton written as a loose keypoint (the link "
+                   "to its skeleton is not kept)", key="ann_id")
+        bad |= absent
         track = ann["track_id"].notna()  # one LS sequence region per track: no per-keyframe meta
         r.add_mask("annotations", ann, (ann["z_order"] != 0) & track,
                    "z_order of a track keyframe has no place in a Label Studio video sequence", key="ann_id")

@@ -37,13 +37,21 @@ class Rows:
         return Rows(self.a.iloc[idx], self.pos[idx], self.W[idx], self.H[idx], self.cls[idx])
 
 
-def prepare(ds, ctx, classes: list[str], types: tuple[str, ...]) -> tuple[Rows, np.ndarray, np.ndarray]:
-    """Rows of ``types`` to write (others reported), with sizes and class ids; plus item W, H."""
+def prepare(ds, ctx, classes: list[str], types: tuple[str, ...],
+            children: bool = False) -> tuple[Rows, np.ndarray, np.ndarray]:
+    """Rows of ``types`` to write (others reported), with sizes and class ids; plus item W, H.
+
+    Rows of other types linked to a parent (``parent_id``: skeleton points, Label Studio
+    keypoints on a box) go into their parent's line when ``children`` is true (pose lines),
+    so they are reported only if their parent is not written; otherwise they are reported.
+    """
     a = select_rows(ds, ctx)
     items = ds.items
     wrong = ~a["type"].isin(types).to_numpy()
-    ctx.report.add_mask("annotations", a, wrong & (a["parent_id"].isna().to_numpy()),
-                        f"{ctx.format} carries only {', '.join(types)}", key="ann_id")
+    linked = wrong & a["parent_id"].notna().to_numpy()
+    ctx.report.add_mask("annotations", a, wrong & ~linked, f"{ctx.format} carries only {', '.join(types)}",
+                        key="ann_id")
+    kids = a[linked]
     a = a[~wrong]
     report_attributes(ctx.report, a, ctx.format)
     pos = pd.Index(items["item_id"]).get_indexer(a["item_id"])
@@ -61,6 +69,13 @@ def prepare(ds, ctx, classes: list[str], types: tuple[str, ...]) -> tuple[Rows, 
     ctx.report.add_mask("annotations", a, nocls, "label is not in the class list", key="ann_id")
     keep = ~nosize & ~nocls
     rows = Rows(a[keep], pos[keep], rw[keep], rh[keep], cls[keep].astype(np.int64))
+    if not children:
+        ctx.report.add("annotations", kids["ann_id"], f"keypoints are not carried by {ctx.format} (points linked "
+                                                      f"to a skeleton or a box)")
+    else:
+        orphan = ~kids["parent_id"].isin(rows.a["ann_id"]).to_numpy()
+        ctx.report.add_mask("annotations", kids, orphan, "linked to a parent shape that is not written",
+                            key="ann_id")
     return rows, W, H
 
 
@@ -143,11 +158,13 @@ def decode_polygons(lines: Lines, sel: np.ndarray, W: np.ndarray, H: np.ndarray)
 
 # -- pose (box + K keypoints) ---------------------------------------------------------------------
 def keypoint_block(parents: Rows, children: pd.DataFrame, slot: np.ndarray, k: int, dims: int = 3,
-                   visible_only: bool = False) -> np.ndarray:
+                   visible_only: bool = False, report=None) -> np.ndarray:
     """(N, k*dims) normalised keypoints of each parent row; missing slots stay 0 0 0.
 
     ``children`` are point rows with ``parent_id`` in ``parents.a.ann_id``; ``slot`` is each
     child's keypoint index. Visibility: outside -> 0 (written ``0 0 0``), occluded -> 1, else 2.
+    With ``report``, children of written parents that get no place (no coordinates, or a
+    second point in a slot already taken) are named in it.
     """
     n = len(parents.a)
     out = np.zeros((n, k, 3))
@@ -162,6 +179,15 @@ def keypoint_block(parents: Rows, children: pd.DataFrame, slot: np.ndarray, k: i
         out_ = children["outside"].to_numpy(dtype=bool)
         if visible_only:
             vis[:] = 2.0
+        if report is not None:
+            taken = ok.copy()
+            taken[ok] = ~pd.Series(list(zip(prow[ok], slot[ok], strict=True))).duplicated(keep="last").to_numpy()
+            coordless = (prow >= 0) & (slot >= 0) & (slot < k) & np.isnan(xy).any(axis=1) & ~out_
+            report.add_mask("annotations", children, coordless, "keypoint without coordinates: nothing to write "
+                            "in its slot", key="ann_id")
+            report.add_mask("annotations", children, ok & ~taken, "a second point in a slot its skeleton "
+                            "already fills: a pose line has one x y v per slot (the last one is written)",
+                            key="ann_id")
         pr, sl = prow[ok], slot[ok]
         out[pr, sl, 0] = np.where(out_[ok], 0.0, xy[ok, 0] / parents.W[pr])
         out[pr, sl, 1] = np.where(out_[ok], 0.0, xy[ok, 1] / parents.H[pr])

@@ -76,12 +76,8 @@ def _writer(obb: bool, images: bool):
             types = ("bbox",) if obb else ("bbox", "polygon")
         # LS has no subsets: keys are unique over the whole export
         p = plan(ds, lambda s, k: f"labels/{k}.txt", lambda s, k, e: f"images/{k}{e}", per_subset=False)
-        rows, W, H = codecs.prepare(ds, ctx, classes, types)
+        rows, W, H = codecs.prepare(ds, ctx, classes, types, children=kp_mode and not obb)
         if obb:
-            a = ds.annotations
-            kids = (a["type"] == "points") & a["parent_id"].notna()
-            ctx.report.add_mask("annotations", a, kids.to_numpy(), "keypoints are not carried by OBB lines",
-                                key="ann_id")
             lines = codecs.encode_obb(rows)
             kp_mode = False
             order = np.arange(len(rows.a))
@@ -90,7 +86,12 @@ def _writer(obb: bool, images: bool):
             a = ds.annotations
             ch = a[a["parent_id"].isin(rows.a["ann_id"]) & (a["type"] == "points")]
             slot = pd.Index(kps).get_indexer(ch["label"])
-            kp = codecs.keypoint_block(rows, ch, slot, len(kps), visible_only=True)
+            ctx.report.add_mask("annotations", ch, slot < 0, "keypoint label is not among the keypoint labels "
+                                "(labels of type points)", key="ann_id")
+            ctx.report.add_mask("annotations", ch, (slot >= 0) & ch["outside"].to_numpy(dtype=bool),
+                                "absent (outside) keypoint: written as 0 0 0, which reads back as no point",
+                                key="ann_id")
+            kp = codecs.keypoint_block(rows, ch, slot, len(kps), visible_only=True, report=ctx.report)
             box = rows.a
             vals = np.stack([(box["x"] + box["w"] / 2) / rows.W, (box["y"] + box["h"] / 2) / rows.H,
                              box["w"] / rows.W, box["h"] / rows.H], axis=1)
@@ -212,8 +213,11 @@ def _detect(obb: bool):
         for r in source.glob("labels/*.txt", "*/labels/*.txt")[:20]:
             counts += [len(ln.split()) for ln in source.read_text(r).splitlines() if ln.strip()]
         c = np.asarray(counts)
-        all_obb = len(c) > 0 and bool((c == 9).all())
-        return (0.75 if all_obb else 0.0) if obb else 0.7
+        # YOLO_OBB writes every rectangle as 9 fields (class and 4 corners) and no 5-field box;
+        # the SDK also writes polygon lines into it, so a minority of other odd counts is OBB too
+        # (plain YOLO writes boxes as 5 fields; only its 4-point polygons have 9).
+        obb_like = len(c) > 0 and not np.isin(c, (5, 6)).any() and 2 * int((c == 9).sum()) >= len(c)
+        return (0.75 if obb_like else 0.0) if obb else 0.7
 
     return detect
 

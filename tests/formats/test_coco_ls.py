@@ -18,6 +18,8 @@ from annowidgets.core.io import Source
 from annowidgets.core.loss import LossWarning
 from annowidgets.formats import registry
 
+from .media_helpers import twins_dataset, zip_files
+
 
 def ls_tasks_to_dataset(ls_dir: Path) -> aw.Dataset:
     """A test-only reading of LS tasks.json (rectangles and polygons) into our tables, in pixels."""
@@ -119,6 +121,28 @@ def test_coco_with_images_points_file_name_at_the_copy(ls_dir, tmp_path):
     assert set(files) <= names
     back = aw.load(out)
     assert back.items["media"].str.startswith("zip://").all()
+
+
+
+def test_coco_with_images_same_basename_in_two_folders(tmp_path):
+    """LS lays images flat: a/img.jpg and b/img.jpg become img.jpg and img__1.jpg, never one file,
+    and the suffix does not take the name of an image that already has it."""
+    ds = twins_dataset(tmp_path / "media", absolute=True, subsets=False)
+    (tmp_path / "media/d").mkdir()
+    (tmp_path / "media/d/img__1.jpg").write_bytes((tmp_path / "media/c/img.jpg").read_bytes()[::-1])
+    ds.items.loc[2, "media"] = str(tmp_path / "media/d/img__1.jpg")
+    out = ds.export(str(tmp_path / "z.zip"), format="COCO_WITH_IMAGES")
+    files = zip_files(out)
+    doc = json.loads(files["result.json"])
+    names = [i["file_name"] for i in doc["images"]]
+    assert names == ["images/img.jpg", "images/img__1_2.jpg", "images/img__1.jpg"]
+    for name, media in zip(names, ds.items["media"], strict=True):
+        assert files[name] == Path(media).read_bytes()
+    back = aw.load(out)
+    assert len(back.items) == 3 and back.items["media"].nunique() == 3
+    b = back.annotations.assign(name=back.annotations["item_id"].map(back.items.set_index("item_id")["name"]))
+    assert sorted(zip(b["name"], b["label"], strict=True)) == [("images/img.jpg", "cat"), ("images/img__1.jpg", "cow"),
+                                                  ("images/img__1_2.jpg", "dog")]
 
 
 def test_label_studio_server_zip_loads(ls_dir):

@@ -17,6 +17,7 @@ from annowidgets.core.loss import LossWarning
 from annowidgets.formats import coco_rle
 
 from .coco_helpers import sample_dataset
+from .media_helpers import TWINS, media_bytes, twins_dataset, zip_files
 
 
 def _export(ds, tmp_path, fmt, **kw):
@@ -167,3 +168,44 @@ def test_unwritable_types_are_reported(tmp_path):
     assert sorted(r for e in out.loss.entries for r in e.rows) == [0, 1, 2, 3]
     doc = json.loads((Path(out) / "annotations" / "instances_default.json").read_text())
     assert doc["annotations"] == [] and doc["categories"] == []
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_same_basename_in_two_folders_keeps_both_images(tmp_path, absolute):
+    """Two unnamed items with media a/img.jpg and b/img.jpg: two files, two images, two items back."""
+    ds = twins_dataset(tmp_path / "media", absolute=absolute)
+    out = ds.export(str(tmp_path / "o.zip"), format="COCO 1.0", save_images=True)
+    files = zip_files(out)
+    src = {f: (tmp_path / "media" / f / "img.jpg").read_bytes() for f in ("a", "b", "c")}
+    # each subset has its own folder: the lone c/img.jpg of val keeps its base name
+    assert files["images/train/a/img.jpg"] == src["a"] and files["images/train/b/img.jpg"] == src["b"]
+    assert files["images/val/img.jpg"] == src["c"]
+    assert not any(n.startswith("images/train/img") for n in files)
+    train = json.loads(files["annotations/instances_train.json"])
+    assert [im["file_name"] for im in train["images"]] == ["a/img.jpg", "b/img.jpg"]
+    for im in train["images"]:  # every file_name is a file of the export
+        assert f"images/train/{im['file_name']}" in files
+    back = aw.load(out)
+    b = back.items.set_index("item_id")
+    assert back.items["name"].tolist() == ["a/img.jpg", "b/img.jpg", "img.jpg"]
+    for (folder, *_), media in zip(TWINS, back.items["media"], strict=True):
+        assert media_bytes(media) == src[folder]
+    labels = back.annotations.assign(name=back.annotations["item_id"].map(b["name"]))
+    assert sorted(zip(labels["name"], labels["label"], strict=True)) == [("a/img.jpg", "cat"), ("b/img.jpg", "dog"),
+                                                            ("img.jpg", "cow")]
+
+
+def test_same_given_name_twice_is_renamed_only_when_images_are_saved(tmp_path):
+    ds = twins_dataset(tmp_path / "media", subsets=False)
+    ds.items["name"] = ["img.jpg", "img.jpg", "other.jpg"]
+    plain = ds.export(str(tmp_path / "plain.zip"), format="COCO 1.0")
+    doc = json.loads(zip_files(plain)["annotations/instances_default.json"])
+    assert [im["file_name"] for im in doc["images"]] == ["img.jpg", "img.jpg", "other.jpg"]
+    with pytest.warns(LossWarning, match="collides"):
+        out = ds.export(str(tmp_path / "o.zip"), format="COCO 1.0", save_images=True)
+    assert [e.rows for e in out.loss.entries if "collides" in e.reason] == [[1]]
+    files = zip_files(out)
+    doc = json.loads(files["annotations/instances_default.json"])
+    assert [im["file_name"] for im in doc["images"]] == ["img.jpg", "img__1.jpg", "other.jpg"]
+    assert files["images/default/img.jpg"] == (tmp_path / "media/a/img.jpg").read_bytes()
+    assert files["images/default/img__1.jpg"] == (tmp_path / "media/b/img.jpg").read_bytes()

@@ -1,12 +1,15 @@
 """COCO 1.0 / Keypoints 1.0 on Datumaro's real sample trees (every COCO task variant)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 import annowidgets as aw
 from annowidgets.core.errors import FormatError
 from annowidgets.core.io import Source
+from annowidgets.core.loss import LossWarning
 from annowidgets.formats import coco_rle, registry
 
 
@@ -103,3 +106,37 @@ def test_single_json_file(datumaro_dir):
     assert ds.info["format"] == "COCO 1.0"
     assert ds.items["subset"].tolist() == ["val"]
     assert np.isclose(ds.annotations["w"].sum(), 1.0 + 2.0)
+
+
+def _objects(a):
+    """(label, type, box) of each row, as a sorted list: what an export -> load must give back."""
+    return sorted(zip(a["label"], a["type"], *(a[k].astype(float).round(6) for k in "xywh"), strict=True))
+
+
+@pytest.mark.parametrize("fmt", ["COCO", "COCO_WITH_IMAGES", "COCO Keypoints 1.0"])
+def test_person_keypoints_written_once(datumaro_dir, tmp_path, fmt):
+    """A skeleton's box, polygon or mask is its keypoint annotation's bbox/segmentation, not one more object."""
+    src = aw.load(_coco(datumaro_dir, "coco_person_keypoints")).validate()
+    out = src.export(str(tmp_path), format=fmt, archive=False, name="out")
+    assert not out.loss, out.loss.summary()
+    doc_files = list(tmp_path.joinpath("out").rglob("*.json"))
+    written = sum(len(json.loads(f.read_text())["annotations"]) for f in doc_files)
+    assert written == 3  # one COCO annotation per keypoint instance, as the sample has
+    back = aw.load(str(out), format=fmt).validate()
+    assert len(back.annotations) == len(src.annotations) == 15
+    assert _objects(back.annotations) == _objects(src.annotations)
+    # the mask instance keeps its pixels (iscrowd RLE segmentation of the keypoint annotation)
+    m_src = src.annotations[src.annotations["type"] == "mask"].iloc[0]["mask"]
+    m_back = back.annotations[back.annotations["type"] == "mask"].iloc[0]["mask"]
+    assert np.array_equal(coco_rle.decode(m_src), coco_rle.decode(m_back))
+
+
+def test_person_keypoints_to_coco_instances_reports_the_skeletons(datumaro_dir, tmp_path):
+    src = aw.load(_coco(datumaro_dir, "coco_person_keypoints")).validate()
+    a = src.annotations
+    with pytest.warns(LossWarning):
+        out = src.export(str(tmp_path), format="COCO 1.0", archive=False, name="out")
+    reported = {r for e in out.loss.entries for r in e.rows}
+    assert reported == set(a.loc[a["type"].isin(["skeleton", "points"]), "ann_id"])
+    back = aw.load(str(out), format="COCO 1.0").validate()
+    assert _objects(back.annotations) == _objects(a[~a["ann_id"].isin(reported)])

@@ -188,3 +188,23 @@ def test_not_a_cvat_zip(tmp_path):
     z.write_bytes(buf.getvalue())
     with pytest.raises(FormatError, match="no CVAT XML"):
         aw.load(str(z), format="CVAT 1.1")
+
+
+def test_video_task_without_size_or_stop_frame_runs_to_its_last_track_frame(tmp_path):
+    """Files that leave <size> and <stop_frame> empty (our writer did, for tasks without them)."""
+    p = tmp_path / "nosize.xml"
+    p.write_text(VIDEO.read_text().replace("<size>10</size>", "<size></size>")
+                 .replace("<stop_frame>9</stop_frame>", "<stop_frame></stop_frame>"))
+    ds = aw.load(str(p))
+    assert ds.items["frame"].tolist() == list(range(10))
+    assert ds.annotations["frame"].max() == 9
+    full = aw.load(str(VIDEO))
+    assert ds.annotations["item_id"].tolist() == full.annotations["item_id"].tolist()
+
+
+def test_track_frame_outside_the_task_is_named_as_an_int(tmp_path):
+    p = tmp_path / "short.xml"
+    p.write_text(VIDEO.read_text().replace("<stop_frame>9</stop_frame>", "<stop_frame>5</stop_frame>"))
+    with pytest.raises(FormatError, match=r"frame 6 of a track is outside the task's frames \(0\.\.5\)") as err:
+        aw.load(str(p))
+    assert "short.xml" in str(err.value) and "6.0" not in str(err.value)

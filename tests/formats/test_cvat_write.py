@@ -18,6 +18,8 @@ from annowidgets.core.loss import LossWarning
 from annowidgets.formats import cvat_write
 from annowidgets.formats.registry import WriteContext
 
+from .media_helpers import TWINS, media_bytes, twins_dataset, zip_files
+
 DATA = Path(__file__).parent / "data"
 RICH = DATA / "cvat_task_rich.xml"
 VIDEO = DATA / "cvat_video_interp.xml"
@@ -212,3 +214,90 @@ def test_random_boxes_round_trip(rows):
         np.testing.assert_allclose(b[col], a[col], atol=1e-9)
     np.testing.assert_allclose(b["w"], a["w"], atol=1e-6)  # xbr - xtl of 2-decimal values
     np.testing.assert_allclose(b["h"], a["h"], atol=1e-6)
+
+
+@pytest.mark.parametrize("subsets", [False, True])
+def test_same_basename_in_two_folders_saves_both_images(tmp_path, subsets):
+    """Unnamed items with media a/img.jpg, b/img.jpg: names keep the folder, each image is saved once."""
+    ds = twins_dataset(tmp_path / "media", subsets=subsets)
+    out = ds.export(str(tmp_path / "o.zip"), format="CVAT for images 1.1", save_images=True)
+    files = zip_files(out)
+    src = {f: (tmp_path / "media" / f / "img.jpg").read_bytes() for f in ("a", "b", "c")}
+    # a task has one images/ folder (all three collide); a project one per subset (val's is alone)
+    want = {"images/train/a/img.jpg": "a", "images/train/b/img.jpg": "b", "images/val/img.jpg": "c"} if subsets \
+        else {"images/a/img.jpg": "a", "images/b/img.jpg": "b", "images/c/img.jpg": "c"}
+    assert {n: d for n, d in files.items() if n.startswith("images/")} == {n: src[f] for n, f in want.items()}
+    text = files["annotations.xml"].decode()
+    names = [n.split("/", 2 if subsets else 1)[-1] for n in want]
+    for name in names:
+        assert f'name="{name}"' in text
+    back = aw.load(out)
+    assert back.items["name"].tolist() == names
+    for (folder, *_), media in zip(TWINS, back.items["media"], strict=True):
+        assert media_bytes(media) == src[folder]
+    a = back.annotations
+    got = a["item_id"].map(back.items.set_index("item_id")["name"])
+    assert list(zip(got, a["label"], strict=True)) == list(zip(names, ["cat", "dog", "cow"], strict=True))
+
+
+def test_same_basename_video_frames_saved_apart(tmp_path):
+    ds = twins_dataset(tmp_path / "media", absolute=True, subsets=False)
+    out = ds.export(str(tmp_path / "v.zip"), format="CVAT for video 1.1", save_images=True)
+    files = zip_files(out)
+    assert sorted(n for n in files if n.startswith("images/")) == ["images/a/img.jpg", "images/b/img.jpg",
+                                                                   "images/c/img.jpg"]
+    for f in ("a", "b", "c"):
+        assert files[f"images/{f}/img.jpg"] == (tmp_path / "media" / f / "img.jpg").read_bytes()
+
+
+def test_same_given_name_twice_renamed_with_images(tmp_path):
+    ds = twins_dataset(tmp_path / "media", subsets=False)
+    ds.items["name"] = ["img.jpg", "IMG.jpg", "c.jpg"]  # equal on a case-insensitive file system
+    text, loss = _text(ds, "images")
+    assert 'name="img.jpg"' in text and 'name="IMG.jpg"' in text and not loss
+    with pytest.warns(LossWarning, match="collides"):
+        out = ds.export(str(tmp_path / "o.zip"), format="CVAT for images 1.1", save_images=True)
+    files = zip_files(out)
+    assert 'name="IMG__1.jpg"' in files["annotations.xml"].decode()
+    assert files["images/IMG__1.jpg"] == (tmp_path / "media/b/img.jpg").read_bytes()
+    assert aw.load(out).items["name"].tolist() == ["img.jpg", "IMG__1.jpg", "c.jpg"]
+
+
+def _tasks_without_frames(task_ids, subsets):
+    n = len(task_ids)
+    return pd.DataFrame({"task_id": task_ids, "name": [f"t{t}" for t in task_ids], "subset": subsets,
+                         "mode": "annotation", "size": [pd.NA] * n, "start_frame": [pd.NA] * n,
+                         "stop_frame": [pd.NA] * n})
+
+
+def test_video_export_derives_missing_task_frames_from_items(tmp_path):
+    """A tasks row without size/start/stop (a workspace images task, a hand-made table) exported as video."""
+    items = pd.DataFrame({"item_id": range(4), "name": [f"f{i}.jpg" for i in range(4)], "frame": [0, 1, 2, 3],
+                          "task": 7, "width": 10, "height": 8})
+    ann = pd.DataFrame({"ann_id": [0, 1, 2], "item_id": [0, 3, 1], "label": ["cat", "cat", "dog"], "type": "bbox",
+                        "x": [0.0, 3.0, 5.0], "y": 1.0, "w": 2.0, "h": 2.0, "track_id": [1, 1, pd.NA],
+                        "frame": [0, 3, 1], "keyframe": [True, True, False]})
+    ds = Dataset(items=items, annotations=ann, tasks=_tasks_without_frames([7], ["default"]))
+    text, _ = _text(ds, "video")
+    assert "<size>4</size>" in text and "<start_frame>0</start_frame>" in text and "<stop_frame>3</stop_frame>" in text
+    back = aw.load(ds.export(str(tmp_path / "v.zip"), format="CVAT for video 1.1"))
+    assert back.items["frame"].tolist() == [0, 1, 2, 3]
+    assert back.tasks[["size", "start_frame", "stop_frame"]].iloc[0].tolist() == [4, 0, 3]
+    cat = back.annotations[back.annotations["label"] == "cat"]
+    assert cat["frame"].tolist() == [0, 1, 2, 3] and cat["x"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    dog = back.annotations[back.annotations["label"] == "dog"]
+    assert dog["frame"].tolist() == [1, 2] and dog["outside"].tolist() == [False, True]
+
+
+def test_video_project_export_derives_each_tasks_frames(tmp_path):
+    items = pd.DataFrame({"item_id": range(5), "name": [f"f{i}.jpg" for i in range(5)], "frame": [0, 1, 2, 0, 1],
+                          "task": [1, 1, 1, 2, 2], "subset": ["a", "a", "a", "b", "b"], "width": 10, "height": 8})
+    ann = pd.DataFrame({"ann_id": [0, 1], "item_id": [2, 4], "label": "cat", "type": "bbox", "x": 1.0, "y": 1.0,
+                        "w": 2.0, "h": 2.0})
+    ds = Dataset(items=items, annotations=ann, tasks=_tasks_without_frames([1, 2], ["a", "b"]))
+    back = aw.load(ds.export(str(tmp_path / "p.zip"), format="CVAT for video 1.1"))
+    assert back.tasks[["task_id", "size", "start_frame", "stop_frame"]].values.tolist() == [[1, 3, 0, 2],
+                                                                                           [2, 2, 0, 1]]
+    assert back.items[["task", "frame"]].values.tolist() == [[1, 0], [1, 1], [1, 2], [2, 0], [2, 1]]
+    a = back.annotations[~back.annotations["outside"]]
+    assert a["item_id"].map(back.items.set_index("item_id")["task"]).tolist() == [1, 2]

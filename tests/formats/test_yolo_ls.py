@@ -190,3 +190,38 @@ def test_with_images_copies_media(tmp_path):
     assert back.info["format"] == "YOLO_OBB" and back.items["width"].tolist() == [40]
     np.testing.assert_allclose(back.annotations[["x", "y", "w", "h", "rotation"]].to_numpy(float),
                                [[4, 3, 8, 6, 0]], atol=1e-9)
+
+
+def test_keypoint_mode_names_the_keypoints_it_cannot_write(tmp_path):
+    """A keypoint whose label has no slot, or that is absent (written 0 0 0), is reported, not lost unnamed."""
+    rows = [dict(type="bbox", label="person", x=2.0, y=3.0, w=20.0, h=20.0)]
+    for lab, p, out in (("head", [5.0, 4.0], False), ("hand", [10.0, 12.0], True), ("foot", [20.0, 22.0], False)):
+        rows.append(dict(type="points", label=lab, points=p, x=p[0], y=p[1], w=0.0, h=0.0, parent_id=0, outside=out))
+    a = pd.DataFrame(rows)
+    a.insert(0, "ann_id", range(len(rows)))
+    a["item_id"] = 0
+    ds = Dataset(items=[dict(item_id=0, name="a.png", width=64, height=48)], annotations=a,
+                 labels={"name": ["person", "head", "hand"], "type": ["rectangle", "points", "points"]}).validate()
+    with pytest.warns(aw.LossWarning):
+        out = ds.export(str(tmp_path), format="YOLO", archive=False, name="out")
+    assert sorted(r for e in out.loss.entries for r in e.rows) == [2, 3]  # absent hand, foot without a slot
+    back = aw.load(str(out), format="YOLO").annotations
+    assert back["label"].tolist() == ["person", "head"]
+
+
+def test_obb_layout_is_detected_as_yolo_obb(ls_dir, tmp_path):
+    # the SDK's OBB output holds one polygon line besides the 9-field corner lines
+    ref = aw.load(str(ls_dir / "output/image_det/YOLO_OBB"), image_size=(120, 80))
+    assert ref.info["format"] == "YOLO_OBB"
+    assert aw.load(str(ls_dir / "output/image_det/YOLO"), image_size=(120, 80)).info["format"] == "YOLO"
+    out = export(synthetic(8, seed=3, rotated=True), tmp_path, "YOLO_OBB")
+    assert aw.load(out).info["format"] == "YOLO_OBB"
+    # plain YOLO with boxes and some 4-point polygons (9 fields) stays YOLO
+    ds = synthetic(8, seed=3)
+    a = ds.annotations.iloc[:2].copy()
+    a["type"] = "polygon"
+    a["points"] = [[float(x), float(y), float(x + w), float(y), float(x + w), float(y + h), float(x), float(y + h)]
+                   for x, y, w, h in a[["x", "y", "w", "h"]].itertuples(index=False)]
+    ds.annotations = pd.concat([a, ds.annotations.iloc[2:]], ignore_index=True)
+    out = export(ds, tmp_path, "YOLO", name="plain")
+    assert aw.load(out).info["format"] == "YOLO"

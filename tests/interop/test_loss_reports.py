@@ -39,7 +39,7 @@ LS_CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="l
              '<PolygonLabels name="polygon" toName="image"/><BrushLabels name="brush" toName="image"/>'
              '<EllipseLabels name="ellipse" toName="image"/><KeyPointLabels name="keypoint" toName="image"/>'
              '<Choices name="choice" toName="image"/></View>')
-FIELD_ONLY = re.compile(r"written as|attributes|scores? (are )?not|carries no attributes")
+FIELD_ONLY = re.compile(r"written as|attributes|scores? (are )?not|carries no attributes|links? (are|is) not kept")
 
 
 def sample_with_every_shape() -> aw.Dataset:
@@ -144,3 +144,53 @@ def test_cvat_names_predictions_it_writes_as_plain_shapes(tmp_path):
     assert [(e.rows, "score" in e.reason) for e in out.loss.entries] == [([1], True)]
     back = aw.load(str(out), format="CVAT for images 1.1").annotations
     assert back["score"].isna().all() and set(back["source"]) == {"annotation"}  # what the report warns of
+
+
+def _skeleton_dataset() -> aw.Dataset:
+    """One image: a skeleton with three points (one outside), a box, a polygon and a tag."""
+    items = [dict(item_id=0, name="a.png", width=64, height=48)]
+    rows = [dict(type="skeleton", label="pose", x=2.0, y=3.0, w=20.0, h=20.0),
+            dict(type="bbox", label="car", x=30.0, y=20.0, w=10.0, h=8.0),
+            dict(type="polygon", label="road", points=[0.0, 40.0, 30.0, 40.0, 30.0, 47.0], x=0.0, y=40.0, w=30.0,
+                 h=7.0),
+            dict(type="tag", label="day")]
+    for lab, p in (("head", [5.0, 4.0]), ("hand", [10.0, 12.0]), ("foot", [20.0, 22.0])):
+        rows.append(dict(type="points", label=lab, points=p, x=p[0], y=p[1], w=0.0, h=0.0, parent_id=0,
+                         outside=lab == "foot"))
+    a = pd.DataFrame(rows)
+    a.insert(0, "ann_id", range(len(rows)))
+    a["item_id"] = 0
+    labels = {"name": ["pose", "head", "hand", "foot", "car", "road", "day"],
+              "type": ["skeleton", "points", "points", "points", "any", "any", "tag"],
+              "parent": [None, "pose", "pose", "pose", None, None, None]}
+    return aw.Dataset(items=items, annotations=a, labels=labels).validate()
+
+
+@pytest.mark.parametrize("spec", WRITERS, ids=[s.name for s in WRITERS])
+def test_skeleton_points_are_carried_or_reported(spec, tmp_path):
+    """Input rows = rows carried + rows reported: a skeleton's points are never dropped unnamed."""
+    ds = _skeleton_dataset()
+    a = ds.annotations
+    kids = set(a.loc[a["parent_id"].notna(), "ann_id"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossWarning)
+        out = ds.export(str(tmp_path), format=spec.name, archive=False, name="out")
+    entries = [e for e in out.loss.entries if e.table == "annotations"]
+    named = {r for e in entries for r in e.rows}
+    dropped = {r for e in entries if not FIELD_ONLY.search(e.reason) for r in e.rows}
+    if 0 in dropped:  # a skeleton that is not written: its points are dropped or written on their own, and named
+        assert kids <= named, f"{spec.name}: {sorted(kids - named)} unnamed"
+    if not spec.can_import:
+        assert "skeleton" in spec.shapes or kids <= dropped
+        return
+    if len(dropped) == len(a):
+        return  # nothing written (some layouts have no file to read then)
+    back = aw.load(str(out), format=spec.name, **({"config": LS_CONFIG} if spec.name in ("CSV", "TSV") else {}))
+    b = back.annotations
+    kept = a[~a["ann_id"].isin(dropped)]
+    pts_back = b[b["type"] == "points"]
+    assert len(pts_back) == len(kids - dropped), f"{spec.name}: {len(kids - dropped)} points kept, {len(pts_back)} back"
+    absent = set(a.loc[a["outside"], "ann_id"]) - dropped  # an absent point does not come back as a visible one
+    assert pts_back["outside"].fillna(False).astype(bool).sum() == len(absent), spec.name
+    # (a COCO keypoint annotation always has a bbox: the skeleton's own, not one more box row)
+    assert len(b) == len(kept), f"{spec.name}: {len(kept)} rows not reported dropped, {len(b)} came back"
