@@ -170,6 +170,8 @@ def read(source: Source, to_polygons: bool = False, **options) -> Dataset:
     root = _root(source.files)
     xmls = [f for f in source.files if f.startswith(root) and f.lower().endswith(".xml")
             and not f[len(root):].startswith(("Masks/", "Images/", "Scribbles/"))]
+    if not xmls:
+        raise FormatError(source.display(), "no LabelMe annotations here: expected Annotations/<folder>/<image>.xml")
     items, rows = [], []
     group = 0
     for n, rel in enumerate(xmls):
@@ -276,7 +278,11 @@ def _objects(source, doc, where, item_id, root, folder, shape, to_polygons) -> l
             else:
                 rows.append({**base, "type": "polygon", "points": pts, **box, "attributes": attrs or None,
                              "extra": extra or None})
-        elif segm is not None:
+        elif segm is None:
+            found = "<bndbox>: a Pascal VOC object" if el.find("bndbox") is not None else "neither"
+            raise FormatError(where, f"expected <polygon> or <segm> in a LabelMe <object>, found {found}",
+                              line=el.sourceline, element="object")
+        else:
             user = _text(segm, "username")
             if user:
                 extra["username"] = user
@@ -337,8 +343,7 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     items = ds.items.reset_index(drop=True)
     a = select_rows(ds, ctx)
     ok = a["type"].isin(("bbox", "polygon", "mask")).to_numpy()
-    report.add_mask("annotations", a, ~ok & a["parent_id"].isna().to_numpy(),
-                    "LabelMe carries only boxes, polygons and masks", key="ann_id")
+    report.add_mask("annotations", a, ~ok, "LabelMe carries only boxes, polygons and masks", key="ann_id")
     a = a[ok]
     outside = a["outside"].to_numpy(dtype=bool)
     a = a[~outside]

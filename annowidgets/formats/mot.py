@@ -316,8 +316,7 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
         items = items.sort_values("frame", kind="stable").reset_index(drop=True)
     a = select_rows(ds, ctx)
     boxes = (a["type"] == "bbox").to_numpy()
-    report.add_mask("annotations", a, ~boxes & a["parent_id"].isna().to_numpy(),
-                    "MOT carries only boxes (and box tracks)", key="ann_id")
+    report.add_mask("annotations", a, ~boxes, "MOT carries only boxes (and box tracks)", key="ann_id")
     a = a[boxes]
     rot = np.mod(a["rotation"].to_numpy(dtype=np.float64), 360.0) != 0
     report.add_mask("annotations", a, rot, "MOT boxes have no rotation: the unrotated box is written", key="ann_id")

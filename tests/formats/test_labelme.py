@@ -204,3 +204,11 @@ def test_names_keep_their_folder_and_subsets_do_not_clash(tmp_path):
     assert sorted(zip(got["subset"], got["name"], got["type"], strict=True)) == [
         ("train", "cams/a/x.jpg", "mask"), ("val", "x.jpg", "bbox")]
     assert (coco_rle.decode(got.loc[got["type"] == "mask", "mask"].iloc[0]) == m).all()
+
+
+def test_voc_given_as_labelme_is_refused(datumaro_dir, tmp_path):
+    with pytest.raises(FormatError, match="expected <polygon> or <segm> in a LabelMe <object>, found <bndbox>") as e:
+        aw.load(str(datumaro_dir / "voc_dataset" / "voc_dataset1"), format="LabelMe 3.0")
+    assert e.value.file.endswith(".xml") and e.value.line is not None
+    with pytest.raises(FormatError, match="no LabelMe annotations here"):
+        aw.load(str(tmp_path), format="label_me")
