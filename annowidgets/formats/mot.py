@@ -44,6 +44,7 @@ MOT_LABELS = ("pedestrian", "person on vehicle", "car", "bicycle", "motorbike", 
               "static person", "distractor", "occluder", "occluder on the ground", "occluder full", "reflection")
 SEQINFO_KEYS = ("name", "imDir", "frameRate", "seqLength", "imWidth", "imHeight", "imExt")
 OWN_ATTRS = ("visibility", "ignored")
+MAX_FRAME = 1_000_000
 
 
 # == reading ===================================================================================
@@ -75,6 +76,8 @@ def parse_seqinfo(text: str, where: str) -> dict:
                 v = int(v)
             except ValueError:
                 raise FormatError(where, f"{key}={v!r}: expected an integer") from None
+            if key == "seqLength" and not 0 <= v <= MAX_FRAME:
+                raise FormatError(where, f"seqLength={v}: expected 0..{MAX_FRAME}")
         out[key] = v
     return out
 
@@ -128,6 +131,11 @@ def parse_gt(text: str, where: str) -> pd.DataFrame:
     if small.any():
         i = int(np.argmax(small))
         raise FormatError(where, f"frame {int(df['frame'].iloc[i])}: MOT frames start at 1", line=int(lineno[i]))
+    big = df["frame"].to_numpy() > MAX_FRAME  # every frame up to the last becomes an item
+    if big.any():
+        i = int(np.argmax(big))
+        raise FormatError(where, f"frame {int(df['frame'].iloc[i])} is beyond {MAX_FRAME} (over 9 hours at 30 fps)",
+                          line=int(lineno[i]))
     return df
 
 
@@ -164,7 +172,8 @@ def _read_sequence(source: Source, root: str, task_id: int, first_item: int, fir
     frames = set(images) | set(gt["frame"].astype(np.int64).tolist())
     if seqinfo.get("seqLength"):
         frames |= set(range(1, int(seqinfo["seqLength"]) + 1))
-    frames = sorted(frames)
+    # a sequence is a video: every frame up to the last one is an item (gaps of a track need theirs)
+    frames = list(range(1, max(frames) + 1)) if frames else []
     width, height = seqinfo.get("imWidth"), seqinfo.get("imHeight")
     if (width is None or height is None) and images:
         # a sequence is a video: its frames share one size
@@ -239,7 +248,6 @@ def read(source: Source, **options) -> Dataset:
         look = pd.Series(it["item_id"].to_numpy(), index=it["frame"].to_numpy())
         miss = a["item_id"].isna()
         a.loc[miss, "item_id"] = look.reindex(a.loc[miss, "frame"].to_numpy()).to_numpy()
-        a = a[a["item_id"].notna()]  # an outside row past the last item has nowhere to go
         items.append(it)
         anns.append(a)
         tasks.append(task)

@@ -82,11 +82,11 @@ def test_datumaro_samples_load_detected(datumaro_dir):
 # -- import as CVAT does it -------------------------------------------------------------------
 def test_track_gaps_become_outside_keyframes(tmp_path):
     gt = ("1,1,10,10,5,5,1,1,1.0\n2,1,11,10,5,5,1,1,0.5\n5,1,20,10,5,5,0,1,0.0\n"
-          "1,2,0,0,3,3,1,2,1\n3,-1,1,1,1,1,1,2,1\n6,3,0,0,1,1,1,2,1\n")
+          "1,2,0,0,3,3,1,2,1\n4,-1,1,1,1,1,1,2,1\n6,3,0,0,1,1,1,2,1\n")
     ds = aw.load(str(_seq(tmp_path, gt)))
     assert ds.info["format"] == "MOT 1.1"
     a = ds.annotations
-    assert ds.items["frame"].tolist() == [0, 1, 2, 4, 5]  # frames named by gt.txt, 0-based
+    assert ds.items["frame"].tolist() == [0, 1, 2, 3, 4, 5]  # every frame up to the last of gt.txt, 0-based
     t1 = a[a["track_id"] == 1].sort_values("frame")
     # a gap gets an outside frame after the last visible one; so does the end before the sequence's end
     assert t1["frame"].tolist() == [0, 1, 2, 4, 5] and t1["outside"].tolist() == [False, False, True, False, True]
@@ -97,7 +97,7 @@ def test_track_gaps_become_outside_keyframes(tmp_path):
     assert t2["frame"].tolist() == [0, 1] and t2["outside"].tolist() == [False, True]
     assert (a[a["track_id"] == 3]["frame"].tolist()) == [5]  # ends on the last frame: nothing after
     plain = a[a["track_id"].isna()]
-    assert len(plain) == 1 and plain["frame"].iloc[0] == 2 and not plain["keyframe"].iloc[0]
+    assert len(plain) == 1 and plain["frame"].iloc[0] == 3 and not plain["keyframe"].iloc[0]
     assert plain["label"].iloc[0] == "person"
 
 
@@ -192,6 +192,7 @@ def test_save_images_and_seqinfo(tmp_path, datumaro_dir):
     ("1,1,1,1,1,1,1,1,1\n\n2,1,x,1,1,1,1,1,1\n", 3, "field 'x' is 'x', expected a number"),
     ("1.5,1,1,1,1,1,1,1,1\n", 1, "frame must be an integer"),
     ("0,1,1,1,1,1,1,1,1\n", 1, "MOT frames start at 1"),
+    ("1,1,1,1,1,1,1,1,1\n999999999,1,1,1,1,1,1,1,1\n", 2, "is beyond 1000000"),
     ("1,1,1,1,1,1,1,5,1\n", 1, "class_id 5 is not a line of labels.txt"),
 ])
 def test_bad_lines_name_file_and_line(tmp_path, gt, line, what):
