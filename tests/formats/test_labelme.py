@@ -212,3 +212,37 @@ def test_voc_given_as_labelme_is_refused(datumaro_dir, tmp_path):
     assert e.value.file.endswith(".xml") and e.value.line is not None
     with pytest.raises(FormatError, match="no LabelMe annotations here"):
         aw.load(str(tmp_path), format="label_me")
+
+
+DM_WRITE_LABELME = """
+import json, sys
+import numpy as np
+from datumaro.components.annotation import Bbox, Mask, Polygon
+from datumaro.components.dataset import Dataset
+from datumaro.components.dataset_base import DatasetItem
+from datumaro.components.media import Image
+m = np.zeros((20, 30), np.uint8)
+m[5:12, 8:20] = 1
+anns = [Bbox(1.25, 2.5, 6.0, 4.0, label=0, group=1, attributes={"occluded": True, "color": "red", "n": 2}),
+        Polygon([10.5, 1.0, 20.0, 2.0, 15.0, 9.0], label=1, group=1), Mask(m, label=1)]
+items = [DatasetItem(id="a", subset="train", media=Image.from_numpy(np.zeros((20, 30, 3), np.uint8)),
+                     annotations=anns),
+         DatasetItem(id="b", subset="val", media=Image.from_numpy(np.zeros((20, 30, 3), np.uint8)))]
+Dataset.from_iterable(items, categories=["car", "road"]).export(sys.argv[1], "label_me", save_media=True)
+print(json.dumps({"mask": np.flatnonzero(m).tolist()}))
+"""
+
+
+@pytest.mark.oracle
+def test_we_read_datumaros_labelme(tmp_path, oracle):
+    got = oracle(DM_WRITE_LABELME, str(tmp_path / "dm"))
+    ds = aw.load(str(tmp_path / "dm"))
+    assert ds.info["format"] == "LabelMe 3.0"
+    assert sorted(zip(ds.items["subset"], ds.items["name"], ds.items["width"], strict=True)) == [
+        ("train", "a.jpg", 30), ("val", "b.jpg", 30)]
+    a = ds.annotations.set_index("type")
+    assert a.loc["bbox", ["label", "x", "y", "w", "h"]].tolist() == ["car", 1.25, 2.5, 6.0, 4.0]
+    assert a.loc["bbox", "occluded"] and a.loc["bbox", "attributes"] == {"color": "red", "n": 2}
+    assert a.loc["polygon", "points"] == [10.5, 1.0, 20.0, 2.0, 15.0, 9.0]
+    assert a.loc["bbox", "group"] == a.loc["polygon", "group"] and pd.isna(a.loc["mask", "group"])
+    assert np.flatnonzero(coco_rle.decode(a.loc["mask", "mask"])).tolist() == got["mask"]

@@ -252,3 +252,42 @@ def test_cvat_archive_zip_round_trip(tmp_path):
     assert path.endswith("_mot 1.1.zip")
     back = aw.load(path)
     assert back.info["format"] == "MOT 1.1" and len(back.annotations[~back.annotations["outside"]]) == 10
+
+
+DM_WRITE_MOT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from datumaro.components.annotation import Bbox
+    from datumaro.components.dataset import Dataset
+    from datumaro.components.dataset_base import DatasetItem
+    from datumaro.components.media import Image
+    items = []
+    for f in range(1, 5):
+        anns = [Bbox(1.5 * f, 2.25, 4.0, 3.0, label=0, attributes={"track_id": 11, "visibility": 0.5,
+                                                                    "ignored": False})]
+        if f != 2:  # track 12 skips frame 2
+            anns.append(Bbox(10.0, 1.0, 2.5, 2.0, label=1, attributes={"track_id": 12, "ignored": f == 4}))
+        if f == 3:
+            anns.append(Bbox(0.0, 0.0, 1.0, 1.0, label=1))
+        items.append(DatasetItem(id=str(f), media=Image.from_numpy(np.zeros((20, 30, 3), np.uint8)),
+                                 annotations=anns))
+    Dataset.from_iterable(items, categories=["car", "person"]).export(sys.argv[1], "mot_seq_gt", save_media=True)
+    print(json.dumps({"ok": True}))
+""")
+
+
+@pytest.mark.oracle
+def test_we_read_datumaros_mot(tmp_path, oracle):
+    oracle(DM_WRITE_MOT, str(tmp_path / "dm"))
+    ds = aw.load(str(tmp_path / "dm"))
+    assert ds.info["format"] == "MOT 1.1" and ds.labels["name"].tolist() == ["car", "person"]
+    assert ds.items["frame"].tolist() == [0, 1, 2, 3] and (ds.items["width"] == 30).all()
+    a = ds.annotations
+    car = a[a["label"] == "car"].sort_values("frame")
+    assert car["x"].tolist() == [1.5, 3.0, 4.5, 6.0] and car["track_id"].nunique() == 1 and car["keyframe"].all()
+    assert (car["attributes"].map(lambda d: d["visibility"]) == 0.5).all()
+    person = a[(a["label"] == "person") & a["track_id"].notna()].sort_values("frame")
+    assert person["frame"].tolist() == [0, 1, 2, 3] and person["outside"].tolist() == [False, True, False, False]
+    assert person["attributes"].iloc[-1]["ignored"] is True
+    plain = a[a["track_id"].isna()]
+    assert len(plain) == 1 and plain["frame"].iloc[0] == 2
