@@ -339,6 +339,7 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     mot_frame = pd.Series(_mot_frames(items), index=items["item_id"].to_numpy())
     a = a.assign(_mf=mot_frame.reindex(a["item_id"].to_numpy()).to_numpy(), _ord=np.arange(len(a)))
     a = a[a["_mf"].notna()].sort_values(["_mf", "_ord"], kind="stable")
+    _report_items(items, mot_frame.to_numpy(), a, ctx, bool(_seqinfo(ds, items)))
 
     # labels: the dataset's, then labels used only by rows
     names = [n for n in ds.labels["name"].tolist() if n]
@@ -377,6 +378,19 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
             e = ext or posixpath.splitext(str(name))[1] or ".jpg"
             targets.append(f"img1/{int(fr):06d}{e}")
         copy_media(ds, sink, zip(items["item_id"], items["media"], targets, strict=True), report)
+
+
+def _report_items(items: pd.DataFrame, mot_frame: np.ndarray, a: pd.DataFrame, ctx: WriteContext,
+                  seqinfo: bool) -> None:
+    """Item names MOT cannot keep (frames are numbered) and empty frames after the last row."""
+    stems = items["name"].astype(str).map(lambda n: posixpath.splitext(posixpath.basename(n))[0])
+    renamed = ~stems.str.fullmatch(r"\d+").to_numpy() | (pd.to_numeric(stems, errors="coerce").to_numpy() != mot_frame)
+    ctx.report.add_mask("items", items, renamed, "MOT names frames by number (000001.jpg, …): the item name is not "
+                        "kept", key="item_id")
+    if not ctx.save_images and not seqinfo:
+        last = a["_mf"].max() if len(a) else 0
+        ctx.report.add_mask("items", items, mot_frame > last, "frames after the last box are not in gt.txt "
+                            "(save_images puts them in img1/)", key="item_id")
 
 
 def _seqinfo(ds: Dataset, items: pd.DataFrame) -> dict | None:

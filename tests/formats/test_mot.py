@@ -291,3 +291,13 @@ def test_we_read_datumaros_mot(tmp_path, oracle):
     assert person["attributes"].iloc[-1]["ignored"] is True
     plain = a[a["track_id"].isna()]
     assert len(plain) == 1 and plain["frame"].iloc[0] == 2
+
+
+def test_item_names_and_trailing_empty_frames_are_reported(tmp_path):
+    items = pd.DataFrame({"item_id": [0, 1, 2], "name": ["street.png", "000002.png", "000003.png"], "frame": [0, 1, 2],
+                          "width": 10, "height": 10})
+    ann = pd.DataFrame([dict(ann_id=0, item_id=0, label="car", type="bbox", x=1, y=1, w=2, h=2)])
+    loss = _export(aw.Dataset(items=items, annotations=ann), tmp_path).loss.to_frame()
+    items_loss = loss[loss["table"] == "items"].set_index("reason")["rows"]
+    assert next(v for k, v in items_loss.items() if "item name is not kept" in k) == [0]
+    assert next(v for k, v in items_loss.items() if "after the last box" in k) == [1, 2]
