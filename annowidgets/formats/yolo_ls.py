@@ -228,7 +228,7 @@ for _name, _obb, _img in (("YOLO", False, False), ("YOLO_WITH_IMAGES", False, Tr
     register(FormatSpec(
         name=_name, aliases=(), read=_read(_obb), write=_writer(_obb, _img),
         detect=_detect(_obb) if not _img else None,
-        shapes=("bbox",) if _obb else ("bbox", "polygon", "points"), family="label-studio",
+        shapes=("bbox",) if _obb else ("bbox", "polygon", "points"), family="label_studio",
         description=_DOC + (" (oriented boxes: 4 corners)" if _obb else " (boxes, polygons, keypoints)")
         + (", with images" if _img else ""),
     ))
