@@ -1,0 +1,250 @@
+"""CVAT's "Datumaro 1.0": the real samples load, tables -> Datumaro -> tables keeps what it carries,
+the loss report names the rest, detection by content, and broken files name themselves."""
+from __future__ import annotations
+
+import json
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import annowidgets as aw
+from annowidgets.core.errors import FormatError
+from annowidgets.core.loss import LossWarning
+from annowidgets.formats import coco_rle
+
+from ..conftest import DATUMARO
+
+LEGACY = DATUMARO / "datumaro_dataset" / "legacy"
+
+
+def _export(ds, folder, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossWarning)
+        return ds.export(str(folder), format="Datumaro 1.0", archive=False, name="out", **kw)
+
+
+# -- the real samples ------------------------------------------------------------------------------
+def test_legacy_sample_matches_its_json():
+    ds = aw.load(str(LEGACY))
+    assert ds.info["format"] == "Datumaro 1.0"  # detected by content
+    docs = {p.stem: json.loads(p.read_text()) for p in (LEGACY / "annotations").glob("*.json")}
+    want_items = sorted((s, it["id"], it["image"]["path"]) for s, d in docs.items() for it in d["items"])
+    got = sorted(zip(ds.items["subset"], ds.items["extra"].map(lambda e: e["id"]), ds.items["name"], strict=True))
+    assert got == want_items
+    names = [lab["name"] for lab in docs["train"]["categories"]["label"]["labels"]]
+    assert ds.labels["name"].tolist() == names
+    want = sorted((s, it["id"], names[a["label_id"]], json.dumps(a.get("attributes") or None))
+                  for s, d in docs.items() for it in d["items"] for a in it["annotations"])
+    a = ds.annotations.merge(ds.items[["item_id", "subset", "extra"]], on="item_id", suffixes=("", "_item"))
+    got = sorted(zip(a["subset"], a["extra_item"].map(lambda e: e["id"]), a["label"],
+                     a["attributes"].map(lambda v: json.dumps(v)), strict=True))
+    assert got == want
+    assert set(ds.annotations["type"]) == {"tag"}
+    # the images sit at images/<path>, Datumaro's fallback for paths that hold the subset
+    for media, name in zip(ds.items["media"], ds.items["name"], strict=True):
+        assert Path(media) == LEGACY / "images" / name and Path(media).is_file()
+    assert ds.info["datumaro_label_groups"][0]["name"] == "manmade"
+
+
+def test_legacy_sample_round_trips(tmp_path):
+    ds = aw.load(str(LEGACY))
+    out = _export(ds, tmp_path, save_images=True)
+    assert not out.loss
+    back = aw.load(str(out))
+    cols = ["item_id", "label", "type", "attributes", "group", "region_id"]
+    pd.testing.assert_frame_equal(back.annotations[cols], ds.annotations[cols])
+    assert back.items[["name", "subset", "extra"]].equals(ds.items[["name", "subset", "extra"]])
+    assert (Path(out) / "images" / "train" / "train" / "a.jpg").is_file()
+    doc = json.loads((Path(out) / "annotations" / "test.json").read_text())
+    assert doc["categories"]["label"]["label_groups"][0]["labels"] == ["car", "bicycle"]
+
+
+# -- our round trip ------------------------------------------------------------------------------
+def _mask(h, w):
+    m = np.zeros((h, w), bool)
+    m[5:15, 20:34] = True
+    m[8:10, 24:26] = False  # a hole
+    return m
+
+
+def sample() -> aw.Dataset:
+    items = [dict(item_id=0, name="img0.png", subset="train", frame=0, width=48, height=32),
+             dict(item_id=1, name="img1.png", subset="train", frame=1, width=48, height=32),
+             dict(item_id=2, name="img2.png", subset="val", frame=2, width=40, height=30)]
+    m = _mask(32, 48)
+    ys, xs = np.nonzero(m)
+    rows = [
+        dict(item_id=0, type="bbox", label="car", x=2.5, y=3.25, w=10.0, h=6.5, rotation=30.0, group=1, z_order=2,
+             attributes={"color": "red", "parked": True}, occluded=True),
+        dict(item_id=0, type="polygon", label="car", points=[1.0, 1.0, 9.5, 1.0, 5.0, 7.25], group=1),
+        dict(item_id=0, type="polyline", label="lane", points=[0.0, 30.0, 47.0, 20.5]),
+        dict(item_id=0, type="points", label="person", points=[10.0, 11.0, 12.5, 13.0]),
+        dict(item_id=0, type="ellipse", label="person", x=30.0, y=20.0, w=8.0, h=4.0, rotation=-15.0, z_order=-1),
+        dict(item_id=0, type="mask", label="road", mask=coco_rle.encode(m), x=float(xs.min()), y=float(ys.min()),
+             w=float(xs.max() + 1 - xs.min()), h=float(ys.max() + 1 - ys.min())),
+        dict(item_id=0, type="tag", label="day", attributes={"weather": "sunny"}),
+        # a track over frames 0 and 1: a keyframe and an interpolated frame
+        dict(item_id=0, type="bbox", label="car", x=20.0, y=2.0, w=5.0, h=5.0, track_id=3, keyframe=True),
+        dict(item_id=1, type="skeleton", label="body", x=5.0, y=6.0, w=4.0, h=3.0, z_order=1),
+        dict(item_id=1, type="points", label="head", points=[5.0, 6.0], x=5.0, y=6.0, w=0.0, h=0.0, parent=8),
+        dict(item_id=1, type="points", label="tail", points=[9.0, 9.0], x=9.0, y=9.0, w=0.0, h=0.0, parent=8,
+             occluded=True),
+        dict(item_id=1, type="points", label="paw", points=[1.0, 2.0], x=1.0, y=2.0, w=0.0, h=0.0, parent=8,
+             outside=True),
+        dict(item_id=1, type="bbox", label="car", x=22.0, y=2.0, w=5.0, h=5.0, track_id=3, keyframe=False),
+        dict(item_id=2, type="bbox", label="person", x=0.5, y=0.5, w=3.0, h=4.0),
+    ]
+    for i, r in enumerate(rows):
+        r["ann_id"] = i
+        r["parent_id"] = r.pop("parent", pd.NA)
+        r["frame"] = items[r["item_id"]]["frame"]
+        if r["type"] in ("polygon", "polyline", "points") and "x" not in r:
+            p = np.asarray(r["points"]).reshape(-1, 2)
+            r.update(x=p[:, 0].min(), y=p[:, 1].min(), w=np.ptp(p[:, 0]), h=np.ptp(p[:, 1]))
+    labels = [{"name": "car", "type": "rectangle", "color": "#ff0000", "attributes": [{"name": "color"}]},
+              {"name": "person", "color": "#00ff00"}, {"name": "lane"}, {"name": "road", "type": "mask"},
+              {"name": "day", "type": "tag"}, {"name": "body", "type": "skeleton"},
+              {"name": "head", "parent": "body", "type": "points"}, {"name": "tail", "parent": "body", "type": "points"},
+              {"name": "paw", "parent": "body", "type": "points"}]
+    return aw.Dataset(items=items, annotations=pd.DataFrame(rows), labels=labels).validate()
+
+
+CARRIED = ["ann_id", "item_id", "frame", "label", "type", "x", "y", "w", "h", "rotation", "points", "mask", "z_order",
+           "group", "attributes", "occluded", "outside", "keyframe", "track_id", "parent_id"]
+
+
+def test_round_trip_keeps_what_datumaro_carries(tmp_path):
+    src = sample()
+    out = _export(src, tmp_path)
+    assert not out.loss, out.loss.summary()
+    assert sorted(p.name for p in (Path(out) / "annotations").iterdir()) == ["train.json", "val.json"]
+    back = aw.load(str(out))  # detected
+    assert back.info["format"] == "Datumaro 1.0"
+    assert back.items[["name", "subset", "frame", "width", "height"]].equals(
+        src.items[["name", "subset", "frame", "width", "height"]])
+    pd.testing.assert_frame_equal(back.annotations[CARRIED], src.annotations[CARRIED], check_dtype=False)
+    assert back.labels.set_index("name").loc["car", "color"] == "#ff0000"
+    assert back.labels.set_index("name").loc["tail", "parent"] == "body"
+    assert coco_rle.decode(back.annotations.loc[5, "mask"]).tolist() == _mask(32, 48).tolist()
+
+
+def test_written_json_is_cvats_layout(tmp_path):
+    out = _export(sample(), tmp_path)
+    doc = json.loads((Path(out) / "annotations" / "train.json").read_text())
+    assert set(doc) == {"info", "categories", "items"}
+    labels = doc["categories"]["label"]["labels"]
+    names = [(lab["name"], lab["parent"]) for lab in labels]
+    assert names[:3] == [("car", ""), ("person", ""), ("lane", "")] and ("tail", "body") in names
+    assert doc["categories"]["points"]["items"][0]["labels"] == ["head", "tail", "paw"]
+    it0 = doc["items"][0]
+    assert it0["id"] == "img0" and it0["image"] == {"path": "img0.png", "size": [32, 48]} and it0["attr"] == {"frame": 0}
+    box = it0["annotations"][0]
+    assert box["type"] == "bbox" and box["bbox"] == [2.5, 3.25, 10.0, 6.5] and box["group"] == 1
+    assert box["attributes"] == {"color": "red", "parked": True, "occluded": True, "rotation": 30.0}
+    assert labels[box["label_id"]]["name"] == "car"
+    ell = next(a for a in it0["annotations"] if a["type"] == "ellipse")
+    assert ell["points"] == [30.0, 20.0, 38.0, 24.0]
+    track = [a for it in doc["items"] for a in it["annotations"] if "track_id" in a["attributes"]]
+    assert [(a["attributes"]["track_id"], a["attributes"]["keyframe"]) for a in track] == [(3, True), (3, False)]
+    skel = next(a for a in doc["items"][1]["annotations"] if a["type"] == "skeleton")
+    assert [(labels[e["label_id"]]["name"], e["visibility"]) for e in skel["elements"]] == \
+        [("head", [2]), ("tail", [1]), ("paw", [0])]
+
+
+def test_loss_report_names_what_datumaro_cannot_carry(tmp_path):
+    src = sample()
+    a = src.annotations
+    extra = pd.DataFrame([
+        dict(ann_id=100, item_id=0, type="cuboid", label="car", points=[float(v) for v in range(16)]),
+        dict(ann_id=101, item_id=0, type="span", label="car", start=0.0, end=3.0),
+        dict(ann_id=102, item_id=0, type="bbox", label="car", x=1.0, y=1.0, w=2.0, h=2.0, track_id=3, outside=True),
+        dict(ann_id=103, item_id=0, type="bbox", label="car", x=1.0, y=1.0, w=2.0, h=2.0, source="prediction",
+             score=0.5),
+    ])
+    ds = aw.Dataset(items=src.items, annotations=pd.concat([a, extra], ignore_index=True), labels=src.labels)
+    with pytest.warns(LossWarning, match="Datumaro 1.0 could not carry"):
+        out = ds.export(str(tmp_path), format="datumaro", archive=False, name="out")
+    by_row = {r: e.reason for e in out.loss.entries for r in e.rows}
+    assert "2D cuboids" in by_row[100]
+    assert "Label Studio only" in by_row[101]
+    assert "outside" in by_row[102]
+    assert "prediction" in by_row[103]
+    assert set(by_row) == {100, 101, 102, 103}
+    back = aw.load(str(out))
+    assert len(back.annotations) == len(a) + 1  # the prediction is written, as a shape
+
+
+def test_single_file_and_zip(tmp_path):
+    out = sample().export(str(tmp_path / "d.zip"), format="Datumaro 1.0")
+    with zipfile.ZipFile(out) as z:
+        assert {"annotations/train.json", "annotations/val.json", "images/"} <= set(z.namelist())
+    assert len(aw.load(str(out)).annotations) == len(sample().annotations)
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "val.json").write_bytes(zipfile.ZipFile(out).read("annotations/val.json"))
+    ds = aw.load(str(one / "val.json"))  # a lone file: detected by content, subset from its name
+    assert ds.info["format"] == "Datumaro 1.0" and ds.items["subset"].tolist() == ["val"]
+
+
+def test_save_images_copies_media(tmp_path):
+    from PIL import Image
+
+    src = sample()
+    for i in range(3):
+        Image.new("RGB", (48, 32)).save(tmp_path / f"img{i}.png")
+    src.items["media"] = [str(tmp_path / f"img{i}.png") for i in range(3)]
+    out = _export(src, tmp_path / "o", save_images=True)
+    assert (Path(out) / "images" / "train" / "img1.png").is_file()
+    assert (Path(out) / "images" / "val" / "img2.png").is_file()
+    back = aw.load(str(out))
+    assert Path(back.items["media"].iloc[2]) == Path(out) / "images" / "val" / "img2.png"
+
+
+# -- bad input ------------------------------------------------------------------------------------
+def test_truncated_json_names_the_file(tmp_path):
+    out = _export(sample(), tmp_path)
+    f = Path(out) / "annotations" / "val.json"
+    f.write_bytes(f.read_bytes()[:-40])
+    with pytest.raises(FormatError, match=r"val\.json.*not valid Datumaro JSON"):
+        aw.load(str(out), format="Datumaro 1.0")
+
+
+@pytest.mark.parametrize("bad, msg", [
+    ({"categories": {}, "items": {}}, "'items' \\(a list\\)"),
+    ({"categories": {"label": {"labels": [{"name": "a", "parent": ""}]}},
+      "items": [{"id": "x", "annotations": [{"type": "bbox", "label_id": 4, "bbox": [0, 0, 1, 1]}]}]},
+     "label_id 4 is not an index"),
+    ({"categories": {}, "items": [{"id": "x", "annotations": [{"id": 7, "type": "bbox", "bbox": [0, 1]}]}]},
+     "annotation id 7: 'bbox' must be 4 numbers"),
+    ({"categories": {}, "items": [{"id": "x", "annotations": [{"type": "mask", "rle": {"counts": "", "size": [2, 2]}}]}]},
+     "RLE runs cover 0 pixels"),
+    ({"categories": {}, "items": [{"annotations": []}]}, "not an object with an 'id'"),
+])
+def test_bad_files_raise_naming_the_file(tmp_path, bad, msg):
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "default.json").write_text(json.dumps(bad))
+    with pytest.raises(FormatError, match=r"default\.json: .*" + msg):
+        aw.load(str(tmp_path), format="Datumaro 1.0")
+
+
+def test_unknown_annotation_types_are_reported_not_dropped_silently(tmp_path):
+    doc = {"categories": {"label": {"labels": [{"name": "a", "parent": ""}]}},
+           "items": [{"id": "x", "annotations": [
+               {"id": 1, "type": "cuboid_3d", "label_id": 0, "position": [0, 0, 0]},
+               {"id": 2, "type": "bbox", "label_id": 0, "bbox": [0, 0, 1, 1]}]}]}
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "default.json").write_text(json.dumps(doc))
+    ds = aw.load(str(tmp_path))
+    assert ds.annotations["type"].tolist() == ["bbox"]
+    assert ds.loss.entries[0].rows == [1] and "cuboid_3d" in ds.loss.entries[0].reason
+
+
+def test_coco_is_not_taken_for_datumaro(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossWarning)
+        out = sample().export(str(tmp_path), format="COCO 1.0", archive=False, name="c")
+    assert aw.load(str(out)).info["format"] == "COCO 1.0"
