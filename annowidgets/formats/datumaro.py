@@ -28,23 +28,18 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from ..core import geometry
 from ..core.dataset import Dataset
 from ..core.errors import FormatError
 from ..core.gcpause import gc_paused
 from ..core.io import Source
 from ..core.loss import LossReport
 from ..core.parsing import json_error
-from . import coco_rle
+from . import datumaro_read
 from .coco_skeleton import svg_from_edges
 from .registry import FormatSpec, register
 
 NAME = "Datumaro 1.0"
 SHAPES = ("tag", "bbox", "polygon", "polyline", "points", "ellipse", "mask", "skeleton")
-SPECIAL = frozenset({"occluded", "rotation", "track_id", "keyframe", "outside"})
-KNOWN = frozenset({"id", "type", "attributes", "group", "label_id", "z_order", "bbox", "points", "rle",
-                   "visibility", "elements", "caption"})
-_MISSING = object()
 
 
 # -- finding and sniffing the files ------------------------------------------------------------
@@ -142,141 +137,6 @@ class _Labels:
                 row["extra"] = {"keypoints": kp, "skeleton": edges}
             rows[key] = row
 
-    def label(self, label_id, ann_id) -> str:
-        if label_id is None:
-            return ""
-        if type(label_id) is not int or not 0 <= label_id < len(self.names):
-            raise FormatError(self.where, f"annotation id {ann_id!r}: label_id {label_id!r} is not an index into "
-                              f"categories.label.labels ({len(self.names)} labels)", element="annotations")
-        return self.names[label_id]
-
-
-class _Rows:
-    """Column lists for the annotation rows of every file."""
-
-    COLS = ("item_row", "frame", "label", "type", "region_id", "group", "z_order", "x", "y", "w", "h", "rotation",
-            "points", "mask", "text", "occluded", "outside", "keyframe", "track_id", "attributes", "extra", "parent")
-
-    def __init__(self):
-        self.c = {k: [] for k in self.COLS}
-
-    def add(self, item_row, frame, label, kind, ann, *, x=np.nan, y=np.nan, w=np.nan, h=np.nan, points=None,
-            mask=None, text=pd.NA, parent=-1, visibility=None) -> int:
-        c = self.c
-        attrs = ann.get("attributes")
-        occluded = outside = keyframe = False
-        rotation, track = 0.0, None
-        user = None
-        if isinstance(attrs, dict) and attrs:
-            user = {k: v for k, v in attrs.items() if k not in SPECIAL}
-            occluded = bool(attrs.get("occluded", False))
-            outside = bool(attrs.get("outside", False))
-            keyframe = bool(attrs.get("keyframe", False))
-            r = attrs.get("rotation")
-            if r is not None:
-                try:
-                    rotation = float(r)
-                except (TypeError, ValueError):
-                    user["rotation"] = r
-            t = attrs.get("track_id")
-            if type(t) is int:
-                track = t
-            elif t is not None:
-                user["track_id"] = t
-        if visibility is not None:
-            outside = outside or visibility == 0
-            occluded = occluded or visibility == 1
-        grp = ann.get("group")
-        rest = {k: v for k, v in ann.items() if k not in KNOWN}
-        c["item_row"].append(item_row)
-        c["frame"].append(frame)
-        c["label"].append(label)
-        c["type"].append(kind)
-        aid = ann.get("id")
-        c["region_id"].append(None if aid is None else str(aid))
-        c["group"].append(grp if type(grp) is int and grp != 0 else None)
-        z = ann.get("z_order")
-        c["z_order"].append(z if type(z) is int else 0)
-        for k, v in (("x", x), ("y", y), ("w", w), ("h", h)):
-            c[k].append(v)
-        c["rotation"].append(rotation)
-        c["points"].append(points)
-        c["mask"].append(mask)
-        c["text"].append(text)
-        c["occluded"].append(occluded)
-        c["outside"].append(outside)
-        c["keyframe"].append(keyframe)
-        c["track_id"].append(track)
-        c["attributes"].append(user or None)
-        c["extra"].append(rest or None)
-        c["parent"].append(parent)
-        return len(c["type"]) - 1
-
-
-def _floats(v, n: int | None, what: str, where: str, aid) -> list[float]:
-    ok = isinstance(v, list) and all(type(p) in (int, float) for p in v) and (len(v) == n if n else len(v) % 2 == 0)
-    if not ok:
-        want = f"{n} numbers" if n else "a flat list of x, y numbers"
-        raise FormatError(where, f"annotation id {aid!r}: '{what}' must be {want}, got {v!r}"[:300],
-                          element="annotations")
-    return [float(p) for p in v]
-
-
-def _annotation(rows: _Rows, labels: _Labels, item_row: int, frame, ann, where: str, loss: list) -> None:
-    if type(ann) is not dict or "type" not in ann:
-        raise FormatError(where, f"annotation {str(ann)[:80]} is not an object with a 'type'", element="annotations")
-    kind, aid = ann["type"], ann.get("id")
-    label = labels.label(ann.get("label_id"), aid)
-    if kind == "label":
-        rows.add(item_row, frame, label, "tag", ann)
-    elif kind == "bbox":
-        x, y, w, h = _floats(ann.get("bbox"), 4, "bbox", where, aid)
-        rows.add(item_row, frame, label, "bbox", ann, x=x, y=y, w=w, h=h)
-    elif kind in ("polygon", "polyline", "points"):
-        pts = _floats(ann.get("points"), None, "points", where, aid)
-        x, y, w, h = (v[0] for v in geometry.points_bbox([pts]))
-        rows.add(item_row, frame, label, kind, ann, x=x, y=y, w=w, h=h, points=pts)
-    elif kind == "ellipse":
-        x1, y1, x2, y2 = _floats(ann.get("points"), 4, "points", where, aid)
-        rows.add(item_row, frame, label, "ellipse", ann, x=x1, y=y1, w=x2 - x1, h=y2 - y1)
-    elif kind == "mask":
-        try:
-            rle = coco_rle.normalize_rle(ann.get("rle"))
-        except coco_rle.RLEError as exc:
-            raise FormatError(where, f"annotation id {aid!r}: {exc}", element="rle") from None
-        x, y, w, h = coco_rle.bboxes([rle])[0]
-        rows.add(item_row, frame, label, "mask", ann, x=x, y=y, w=w, h=h, mask=rle)
-    elif kind == "skeleton":
-        elements = ann.get("elements") or []
-        parent = rows.add(item_row, frame, label, "skeleton", ann)
-        xs, ys = [], []
-        for el in elements:
-            if type(el) is not dict:
-                raise FormatError(where, f"skeleton id {aid!r}: element {str(el)[:60]} is not an object",
-                                  element="elements")
-            pts = _floats(el.get("points"), 2, "points", where, el.get("id"))
-            vis = el.get("visibility")
-            v = vis[0] if isinstance(vis, list) and vis and type(vis[0]) is int else 2
-            rows.add(item_row, frame, labels.label(el.get("label_id"), el.get("id")), "points", el, x=pts[0],
-                     y=pts[1], w=0.0, h=0.0, points=pts, parent=parent, visibility=v)
-            if v != 0:
-                xs.append(pts[0])
-                ys.append(pts[1])
-        if xs:
-            c = rows.c
-            c["x"][parent], c["y"][parent] = min(xs), min(ys)
-            c["w"][parent], c["h"][parent] = max(xs) - min(xs), max(ys) - min(ys)
-    elif kind == "caption":
-        rows.add(item_row, frame, label, "text", ann, text=str(ann.get("caption", "")))
-    elif kind == "cuboid_2d":
-        pts = ann.get("points")
-        flat = [p for xy in pts for p in xy] if isinstance(pts, list) and all(isinstance(p, list) for p in pts) else pts
-        flat = _floats(flat, 16, "points", where, aid)
-        x, y, w, h = (v[0] for v in geometry.points_bbox([flat]))
-        rows.add(item_row, frame, label, "cuboid", ann, x=x, y=y, w=w, h=h, points=flat)
-    else:
-        loss.append((kind, aid))
-
 
 def _media(source: Source, rel: str, subset: str, path: str, index: set) -> str:
     d = posixpath.dirname(posixpath.dirname(rel)) if source.kind != "file" else ""
@@ -296,7 +156,7 @@ def read(source: Source, **options) -> Dataset:
     index = source._index() if source.kind != "file" else set()
     label_rows: dict[tuple[str, str], dict] = {}
     items = {k: [] for k in ("name", "subset", "frame", "media", "width", "height", "extra")}
-    rows = _Rows()
+    parts: list[pd.DataFrame] = []
     loss = LossReport(NAME)
     info = {}
     for rel, subset in files:
@@ -312,6 +172,8 @@ def read(source: Source, **options) -> Dataset:
             info["datumaro_label_groups"] = groups
         labels = _Labels(cats, where, label_rows)
         skipped: list = []
+        anns: list = []
+        ann_items: list = []
         for it in doc["items"]:
             if type(it) is not dict or "id" not in it:
                 raise FormatError(where, f"item {str(it)[:80]} is not an object with an 'id'", element="items")
@@ -341,41 +203,37 @@ def read(source: Source, **options) -> Dataset:
             items["width"].append(w)
             items["height"].append(h)
             items["extra"].append(extra or None)
-            anns = it.get("annotations") or []
-            if not isinstance(anns, list):
+            mine = it.get("annotations") or []
+            if not isinstance(mine, list):
                 raise FormatError(where, f"item {iid!r}: 'annotations' must be a list", element="items")
-            for ann in anns:
-                _annotation(rows, labels, item_row, frame, ann, where, skipped)
+            anns += mine
+            ann_items += [item_row] * len(mine)
+        df = datumaro_read.rows(anns, np.asarray(ann_items, dtype=np.int64), labels.names, where, skipped)
+        top = (df["_parent"] < 0).to_numpy()
+        local = pd.Series(np.flatnonzero(top), index=df.loc[top, "_pos"].to_numpy())
+        base = sum(len(p) for p in parts)
+        parent = np.full(len(df), -1, dtype=np.int64)
+        parent[~top] = local.loc[df.loc[~top, "_parent"].to_numpy()].to_numpy() + base
+        df["parent_id"] = pd.array(np.where(parent >= 0, parent, 0), dtype="Int64")
+        df.loc[parent < 0, "parent_id"] = pd.NA
+        parts.append(df.drop(columns=["_pos", "_parent"]))
         for kind in dict.fromkeys(k for k, _ in skipped):
             loss.add("annotations", [a for k, a in skipped if k == kind],
                      f"{where}: Datumaro annotation type {kind!r} is not supported; skipped")
-    return _dataset(items, rows, label_rows, info, loss, source)
+    return _dataset(items, parts, label_rows, info, loss, source)
 
 
-def _dataset(items: dict, rows: _Rows, label_rows: dict, info: dict, loss: LossReport, source: Source) -> Dataset:
+def _dataset(items: dict, parts: list[pd.DataFrame], label_rows: dict, info: dict, loss: LossReport, source: Source) -> Dataset:
     n_items = len(items["name"])
     item_df = pd.DataFrame({
         "item_id": np.arange(n_items), "name": items["name"], "subset": items["subset"],
         "frame": pd.array(items["frame"], dtype="Int64"), "media": pd.array(items["media"], dtype="str"),
         "width": pd.array(items["width"], dtype="Int64"), "height": pd.array(items["height"], dtype="Int64"),
         "extra": pd.Series(items["extra"], dtype=object)})
-    c = rows.c
-    n = len(c["type"])
-    parent = np.asarray(c["parent"], dtype=np.int64)
-    ann = pd.DataFrame({
-        "ann_id": np.arange(n), "item_id": np.asarray(c["item_row"], dtype=np.int64),
-        "frame": pd.array(c["frame"], dtype="Int64"), "region_id": pd.array(c["region_id"], dtype="str"),
-        "track_id": pd.array(c["track_id"], dtype="Int64"), "group": pd.array(c["group"], dtype="Int64"),
-        "parent_id": pd.array(np.where(parent >= 0, parent, 0), dtype="Int64"),
-        "label": c["label"], "type": c["type"],
-        **{k: np.asarray(c[k], dtype=np.float64) for k in ("x", "y", "w", "h", "rotation")},
-        "points": pd.Series(c["points"], dtype=object), "mask": pd.Series(c["mask"], dtype=object),
-        "z_order": np.asarray(c["z_order"], dtype=np.int64),
-        "occluded": np.asarray(c["occluded"], dtype=bool), "outside": np.asarray(c["outside"], dtype=bool),
-        "keyframe": np.asarray(c["keyframe"], dtype=bool), "text": pd.array(c["text"], dtype="str"),
-        "attributes": pd.Series(c["attributes"], dtype=object), "extra": pd.Series(c["extra"], dtype=object)})
-    if n:
-        ann.loc[parent < 0, "parent_id"] = pd.NA
+    ann = pd.concat(parts, ignore_index=True) if parts else None
+    if ann is not None:
+        ann.insert(0, "ann_id", np.arange(len(ann)))
+        ann["frame"] = item_df["frame"].to_numpy()[ann["item_id"].to_numpy()]
     labels = pd.DataFrame(list(label_rows.values())) if label_rows else None
     media_root = source.folder if source.kind == "file" else None
     return Dataset(items=item_df, annotations=ann, labels=labels, info={"format": NAME, **info},
