@@ -23,6 +23,7 @@ The writer is :mod:`.datumaro_write`.
 from __future__ import annotations
 
 import posixpath
+import re
 
 import numpy as np
 import orjson
@@ -51,10 +52,20 @@ def _head(source: Source, rel: str | None, n: int = 65536) -> bytes:
         return b""
 
 
+_COCO_KEY = re.compile(rb'"(images|annotations)"\s*:')
+_ITEMS_KEY = re.compile(rb'"items"\s*:\s*\[')
+
+
 def looks_like_datumaro(head: bytes) -> bool:
-    """A JSON object with Datumaro's ``categories`` and ``items`` (COCO's ``images`` is not one)."""
+    """A JSON object with Datumaro's ``categories`` and ``items`` (or upstream's version key), and
+    without COCO's ``images``/``annotations`` lists (an item's ``annotations`` sits inside ``items``)."""
     h = head.lstrip()
-    return h[:1] == b"{" and b'"categories"' in h and b'"items"' in h and b'"images"' not in h[:4096]
+    if h[:1] != b"{" or b'"categories"' not in h:
+        return False
+    m = _ITEMS_KEY.search(h)
+    if m is None and b'"dm_format_version"' not in h:
+        return False
+    return _COCO_KEY.search(h, 0, m.start() if m else len(h)) is None
 
 
 def find_files(source: Source) -> list[tuple[str, str]]:
@@ -69,13 +80,25 @@ def find_files(source: Source) -> list[tuple[str, str]]:
     return out
 
 
+def _is_datumaro(source: Source, rel: str | None) -> bool:
+    head = _head(source, rel)
+    if looks_like_datumaro(head):
+        return True
+    # a long label list can push "items" past the first 64 KiB: look further, once, when the
+    # head is a Datumaro-like object with categories and nothing of COCO's
+    h = head.lstrip()
+    if len(head) == 65536 and h[:1] == b"{" and b'"categories"' in h and not _COCO_KEY.search(h):
+        return looks_like_datumaro(_head(source, rel, 8 << 20))
+    return False
+
+
 def detect(source: Source) -> float:
     if source.kind == "file":
         if not source.name.lower().endswith(".json"):
             return 0.0
-        return 0.6 if looks_like_datumaro(_head(source, None)) else 0.0
+        return 0.6 if _is_datumaro(source, None) else 0.0
     files = find_files(source)
-    if files and all(looks_like_datumaro(_head(source, rel)) for rel, _ in files[:3]):
+    if files and all(_is_datumaro(source, rel) for rel, _ in files[:3]):
         return 0.9
     return 0.0
 

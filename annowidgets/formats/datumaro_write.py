@@ -180,6 +180,14 @@ def _select(ds: Dataset, ctx: WriteContext) -> pd.DataFrame:
     labelled_text = a["type"].eq("text").to_numpy() & a["label"].fillna("").ne("").to_numpy()
     r.add_mask("annotations", a, labelled_text, "a Datumaro caption has no label; written without it", key="ann_id")
     report_predictions_as_shapes(r, a, NAME)
+    r.add_mask("annotations", a, a["annotator"].notna().to_numpy(), "Datumaro has no annotator field",
+               key="ann_id")
+    st = ds.sets
+    if len(st):
+        said = (st["annotator"].notna() | st["model_version"].notna() | st["cancelled"] | st["ground_truth"]
+                | st["created"].notna() | st["updated"].notna() | st["lead_time"].notna())
+        r.add_mask("sets", st, said.to_numpy(), "annotation sets (annotator, model version, cancelled, ground truth, "
+                   "times) have no place in Datumaro; their regions are written together on their item", key="set_id")
     if len(ds.relations):
         r.add("relations", list(range(len(ds.relations))), "Datumaro has no relations")
     return a

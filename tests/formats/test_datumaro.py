@@ -248,3 +248,32 @@ def test_coco_is_not_taken_for_datumaro(tmp_path):
         warnings.simplefilter("ignore", LossWarning)
         out = sample().export(str(tmp_path), format="COCO 1.0", archive=False, name="c")
     assert aw.load(str(out)).info["format"] == "COCO 1.0"
+
+
+def test_detection_is_by_content_not_by_folder_name(tmp_path):
+    from annowidgets.formats.datumaro import looks_like_datumaro
+
+    coco = {"licenses": [], "info": {}, "categories": [{"id": 1, "name": "items"}], "images": [], "annotations": []}
+    assert not looks_like_datumaro(json.dumps(coco).encode())
+    big = {"categories": {"label": {"labels": [{"name": f"l{i}" * 20, "parent": ""} for i in range(3000)]}},
+           "items": []}
+    head = json.dumps(big).encode()[:65536]  # the items key lies beyond what detection reads
+    assert b'"items"' not in head and not looks_like_datumaro(head)
+    (tmp_path / "big" / "annotations").mkdir(parents=True)
+    (tmp_path / "big" / "annotations" / "default.json").write_text(json.dumps(big))
+    assert aw.load(str(tmp_path / "big")).info["format"] == "Datumaro 1.0"  # detection reads on
+    assert looks_like_datumaro(b'{"dm_format_version": "1.0", "media_type": 2, "infos": {}, "categories": {')
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_default.json").write_text(json.dumps(coco))
+    assert aw.load(str(tmp_path)).info["format"] == "COCO 1.0"
+
+
+def test_label_studio_sets_and_annotators_are_reported(tmp_path):
+    src = sample()
+    sets = pd.DataFrame([{"set_id": 1, "item_id": 0, "annotator": "ann@x.org"}])
+    a = src.annotations.assign(set_id=pd.array([1] * len(src.annotations), dtype="Int64"), annotator="ann@x.org")
+    ds = aw.Dataset(items=src.items, annotations=a, labels=src.labels, sets=sets)
+    out = _export(ds, tmp_path)
+    reasons = {e.table: e for e in out.loss.entries}
+    assert reasons["sets"].rows == [1] and "no place in Datumaro" in reasons["sets"].reason
+    assert len(reasons["annotations"].rows) == len(a) and "annotator" in reasons["annotations"].reason
