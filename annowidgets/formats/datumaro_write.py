@@ -205,7 +205,7 @@ def _item_ids(items: pd.DataFrame) -> list[str]:
     return out
 
 
-def _item_dict(iid: str, name, kind, w, h, frame, ex) -> dict:
+def _item_dict(iid: str, name, kind, w, h, frame, ex, ours: bool) -> dict:
     d: dict = {"id": iid, "annotations": []}
     ex = ex if isinstance(ex, dict) else {}
     attr = dict(ex.get("attr") or {}) if isinstance(ex.get("attr"), dict) else {}
@@ -221,9 +221,10 @@ def _item_dict(iid: str, name, kind, w, h, frame, ex) -> dict:
                 d["image"]["size"] = [int(h), int(w)]
     elif path:
         d["media"] = {"path": path}
-    for k, v in ex.items():
-        if k not in ("id", "attr") and k not in d:
-            d[k] = v
+    if ours:  # fields of a Datumaro item we read and have no column for (not other formats' extras)
+        for k, v in ex.items():
+            if k not in ("id", "attr") and k not in d:
+                d[k] = v
     return d
 
 
@@ -241,6 +242,12 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     dm_type = a["type"].map({"tag": "label", "text": "caption"}).fillna(a["type"]).to_numpy(dtype=object)
     dicts = _base(a, dm_type, label_ids)
     _geometry(dicts, a)
+    ours = ds.info.get("format") == NAME
+    if ours:  # keys of Datumaro annotations we read and have no column for (e.g. upstream's object_id)
+        for d, ex in zip(dicts, a["extra"].tolist(), strict=True):
+            if isinstance(ex, dict):
+                for k, v in ex.items():
+                    d.setdefault(k, v)
     # skeleton points become elements of their skeleton
     child = a["parent_id"].notna().to_numpy()
     pos_of = dict(zip(a["ann_id"].tolist(), range(len(a)), strict=True))
@@ -264,7 +271,7 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     for iid, s, name, kind, w, h, fr, ex, key in zip(item_ids, sub_col, items["name"], items["kind"], items["width"],
                                                     items["height"], items["frame"], items["extra"],
                                                     items["item_id"], strict=True):
-        d = _item_dict(iid, name, kind, w, h, fr, ex)
+        d = _item_dict(iid, name, kind, w, h, fr, ex, ours)
         docs.setdefault(s, []).append(d)
         by_item[key] = d["annotations"]
     for d, item, c in zip(dicts, a["item_id"].tolist(), child.tolist(), strict=True):

@@ -277,3 +277,26 @@ def test_label_studio_sets_and_annotators_are_reported(tmp_path):
     reasons = {e.table: e for e in out.loss.entries}
     assert reasons["sets"].rows == [1] and "no place in Datumaro" in reasons["sets"].reason
     assert len(reasons["annotations"].rows) == len(a) and "annotator" in reasons["annotations"].reason
+
+
+def test_fields_without_a_column_survive_a_datumaro_round_trip_only(tmp_path):
+    doc = {"dm_format_version": "1.0", "media_type": 2, "infos": {"author": "me"},
+           "categories": {"label": {"labels": [{"name": "a", "parent": "", "attributes": []}], "attributes": []}},
+           "items": [{"id": "x", "custom": 1, "image": {"path": "x.jpg", "size": [4, 5]},
+                      "annotations": [{"id": 3, "type": "bbox", "label_id": 0, "bbox": [0, 0, 1, 1], "object_id": 4,
+                                       "attributes": {}, "group": 0, "z_order": 0}]}]}
+    (tmp_path / "in" / "annotations").mkdir(parents=True)
+    (tmp_path / "in" / "annotations" / "default.json").write_text(json.dumps(doc))
+    ds = aw.load(str(tmp_path / "in"))
+    assert ds.items.loc[0, "extra"] == {"custom": 1} and ds.annotations.loc[0, "extra"] == {"object_id": 4}
+    out = _export(ds, tmp_path / "out")
+    back = json.loads((Path(out) / "annotations" / "default.json").read_text())
+    assert back["info"] == {"author": "me"}
+    assert back["items"][0]["custom"] == 1 and back["items"][0]["annotations"][0]["object_id"] == 4
+    # another format's extras (COCO's image ids, iscrowd) are not Datumaro fields: not written
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossWarning)
+        coco = sample().export(str(tmp_path / "c"), format="COCO 1.0", archive=False, name="c")
+    dm = _export(aw.load(str(coco)), tmp_path / "dm")
+    text = (Path(dm) / "annotations" / "train.json").read_text()
+    assert "coco_id" not in text and "iscrowd" not in text
