@@ -40,7 +40,7 @@ from .coco_skeleton import svg_from_edges
 from .registry import FormatSpec, register
 
 NAME = "Datumaro 1.0"
-SHAPES = ("tag", "bbox", "polygon", "polyline", "points", "ellipse", "mask", "skeleton")
+SHAPES = ("tag", "bbox", "polygon", "polyline", "points", "ellipse", "mask", "skeleton", "text")
 
 
 # -- finding and sniffing the files ------------------------------------------------------------
@@ -273,5 +273,5 @@ register(FormatSpec(
     name=NAME, aliases=("datumaro", "datumaro_1.0"), read=read, write=_write, detect=detect, shapes=SHAPES,
     family="cvat",
     description="Datumaro JSON: annotations/<subset>.json (+ images/<subset>/); tags, boxes (rotation as an "
-                "attribute), polygons, polylines, points, ellipses, RLE masks, skeletons; tracks as per-frame shapes "
-                "with track_id/keyframe attributes"))
+                "attribute), polygons, polylines, points, ellipses, RLE masks, skeletons, captions; tracks as per-frame "
+                "shapes with track_id/keyframe attributes"))
