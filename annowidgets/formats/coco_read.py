@@ -70,6 +70,10 @@ def load_json(source: Source, rel: str | None) -> dict:
     if not isinstance(doc, dict):
         raise FormatError(source.display(rel), f"expected a JSON object with 'images', 'annotations' and "
                           f"'categories', got a {type(doc).__name__}")
+    if not any(k in doc for k in ("images", "annotations", "categories")):  # another format's JSON object
+        keys = ", ".join(repr(k) for k in list(doc)[:6]) or "no keys"
+        raise FormatError(source.display(rel), f"expected a COCO object with 'images', 'annotations' and "
+                          f"'categories', found {keys}")
     return doc
 
 

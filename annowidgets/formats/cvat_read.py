@@ -299,6 +299,10 @@ def parse_body(fobj, where: str):
     except etree.XMLSyntaxError as exc:
         line = getattr(exc, "lineno", None) or (exc.position[0] if getattr(exc, "position", None) else None)
         raise FormatError(where, f"malformed XML: {exc.msg if hasattr(exc, 'msg') else exc}", line=line) from None
+    root = it.root  # the last "end" event's element; any other root is another format's XML
+    if root is not None and root.tag != "annotations":
+        raise FormatError(where, f"expected the root element <annotations> (CVAT XML), found <{root.tag}>",
+                          line=root.sourceline, element=str(root.tag))
     return {"rows": rows, "kids_of": kids_of, "images": images, "img_end": img_end, "tracks": tracks,
             "trk_end": trk_end, "meta": meta, "version": version}
 

@@ -32,7 +32,7 @@ from ..core.io import Source
 from ._carry import report_attributes
 from .label_studio import head
 from .ls_config import load_config
-from .ls_read import Reader, parse_json
+from .ls_read import Reader, is_task, parse_json
 from .ls_write import build_tasks
 from .registry import FormatSpec, register
 
@@ -273,6 +273,13 @@ def read_json_min(source: Source, config=None, mask_threshold: int = 1, **_o) ->
         recs = [recs]
     if not isinstance(recs, list) or not all(isinstance(r, dict) for r in recs):
         raise FormatError(source.display(rel), "JSON_MIN must be a list of objects")
+    for n, r in enumerate(recs):  # LS writes the task id into every record; other JSON has none
+        if "id" not in r:
+            raise FormatError(source.display(rel), f"record #{n} has no 'id': expected JSON_MIN records "
+                                                   f"(task data, id, one key per control, annotator, ...)")
+        if is_task(r) and "data" in r and any(k in r for k in ("annotations", "completions", "predictions")):
+            raise FormatError(source.display(rel), f"record #{n} is a Label Studio task (data, annotations): "
+                                                   f"this is Label Studio JSON, not JSON_MIN (format='JSON')")
     cfg = load_config(config, source)
     controls = set(cfg.controls) if cfg is not None else None
     return _to_dataset(records_to_tasks(recs, controls, cfg), cfg, source, mask_threshold, "JSON_MIN")
@@ -315,6 +322,10 @@ def _read_csv(source: Source, sep: str | None, config, mask_threshold: int) -> D
     if not rows:
         raise FormatError(source.display(rel), "empty CSV")
     header = rows[0]
+    if "id" not in header and any(rows):  # LS writes the task id column; any other table is not its CSV/TSV
+        raise FormatError(source.display(rel), f"no 'id' column in the header {header[:6]}: expected Label Studio "
+                                               f"{'TSV' if sep == chr(9) else 'CSV'} (task data, id, controls, "
+                                               f"annotator, ...)", line=1)
     recs = []
     for n, row in enumerate(rows[1:], start=2):
         if not row:

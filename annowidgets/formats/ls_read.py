@@ -100,11 +100,30 @@ def parse_json(source: Source, rel: str | None):
                           position=exc.pos) from exc
 
 
+_TASK_KEYS = ("data", "annotations", "completions", "predictions")
+
+
+def is_task(obj) -> bool:
+    """An LS task: ``data``, or annotation lists whose entries carry a ``result``
+    (COCO's top level also has ``annotations``, a list of objects without ``result``)."""
+    if not isinstance(obj, dict):
+        return False
+    if "data" in obj:
+        return True
+    lists = [obj[k] for k in _TASK_KEYS[1:] if k in obj]
+    return bool(lists) and all(isinstance(v, list) and all(isinstance(a, dict) and "result" in a for a in v)
+                               for v in lists)
+
+
 def _as_tasks(obj, where: str) -> list:
     if isinstance(obj, list):
+        for n, t in enumerate(obj):  # a list of something else (JSON_MIN records, COCO rows) is no task list
+            if isinstance(t, dict) and not any(k in t for k in _TASK_KEYS):
+                raise FormatError(where, f"task #{n} has none of {', '.join(_TASK_KEYS)}: expected Label Studio "
+                                         f"tasks ({{data, annotations, predictions}})")
         return obj
     if isinstance(obj, dict):
-        if "data" in obj or "annotations" in obj or "completions" in obj:
+        if is_task(obj):
             return [obj]
         vals = list(obj.values())
         if vals and all(isinstance(v, dict) and "data" in v for v in vals):  # LS 0.x tasks.json {id: task}
@@ -142,13 +161,19 @@ def load_tasks(source: Source) -> list:
                 by_id[tid] = merged
         return [by_id[i] for i in order]
     tasks: list = []
+    error, ok = None, False
     for rel in files:
         obj = parse_json(source, rel)
         try:
             tasks.extend(_as_tasks(obj, source.display(rel)))
-        except FormatError:
+            ok = True
+        except FormatError as exc:
             if posixpath.basename(rel).lower() in ("result.json", "tasks.json") or len(files) == 1:
                 raise
+            error = error or exc
+    if not ok:  # no JSON, or only other formats' JSON: not an empty Label Studio export
+        raise error or FormatError(source.display(), "no Label Studio JSON here: expected a .json file of tasks "
+                                                     "(result.json, or one file per task)")
     return tasks
 
 

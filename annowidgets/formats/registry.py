@@ -131,6 +131,16 @@ def table() -> pd.DataFrame:
                                        "description"])
 
 
+def markdown() -> str:
+    """The README's formats table, made from the registry so the two cannot drift apart."""
+    tool = {"cvat": "CVAT", "label_studio": "Label Studio"}
+    lines = ["| format | as in | import | export | carries | what it is |", "|---|---|---|---|---|---|"]
+    for s in all_formats():
+        lines.append(f"| {s.name} | {tool.get(s.family, s.family)} | {'✔' if s.can_import else '–'} | "
+                     f"{'✔' if s.can_export else '–'} | {', '.join(s.shapes)} | {s.description.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
 # -- CVAT's default archive name ---------------------------------------------------------
 CVAT_NAME = re.compile(
     r"^(project|task|job)_(.+?)_(annotations|dataset)_(\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2})_(.+)\.(zip|json|xml)$"

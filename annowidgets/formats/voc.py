@@ -337,6 +337,11 @@ def read_voc(source: Source, to_polygons: bool = False, **options) -> Dataset:
     if not xmls and not any(f.startswith(root + m + "/") for f in source.files for m in MARKERS[1:]):
         ann_dir = root
         xmls = [f for f in source.files if f.lower().endswith(".xml") and f.startswith(root)]
+        if not xmls and not source.exists(lm_rel) and not (
+                source.kind == "folder" and source.fs.isdir(posixpath.join(source.root, ann_dir + "Annotations"))):
+            raise FormatError(source.display(), "no Pascal VOC annotations here: expected Annotations/*.xml, "
+                                                "ImageSets/ lists, SegmentationClass/SegmentationObject PNGs or "
+                                                "labelmap.txt")
     subsets, tags = _subset_lists(source, root, label_names)
 
     objs = _Objects()
@@ -517,14 +522,41 @@ def _mask_rows(source, items, seg_cls, seg_obj, entries, to_polygons, loss: list
     return rows
 
 
+_LABELME = ("imagesize", "object/polygon", "object/segm", "source/sourceImage", "source/sourceAnnotation")
+
+
+def xml_evidence(source: Source, xmls: list[str], sample: int = 10) -> str:
+    """What a few annotation XMLs look like: "voc" (an ``<object>`` with ``<bndbox>``),
+    "plain" (VOC's ``<size>``/``<filename>`` but no box to prove it), or "no" (another
+    root element, or LabelMe's ``<imagesize>``/``<polygon>``/``<segm>``: LabelMe 3.0 also
+    keeps ``Annotations/*.xml`` with an ``<annotation>`` root)."""
+    found = "no"
+    for rel in sorted(xmls)[:sample]:
+        try:
+            el = etree.fromstring(source.read_bytes(rel), _PARSER)
+        except etree.XMLSyntaxError:
+            continue  # the reader reports it with its line
+        if el.tag != "annotation" or any(el.find(t) is not None for t in _LABELME):
+            return "no"
+        if el.find("object/bndbox") is not None:
+            found = "voc"
+        elif found == "no" and (el.find("size") is not None or el.find("filename") is not None):
+            found = "plain"
+    return found
+
+
 def detect_voc(source: Source) -> float:
     root = find_root(source.files)
-    has_ann = any(f.startswith(f"{root}Annotations/") and f.lower().endswith(".xml") for f in source.files)
+    xmls = [f for f in source.files if f.startswith(f"{root}Annotations/") and f.lower().endswith(".xml")]
     has_sets = any(f.startswith(f"{root}ImageSets/") for f in source.files)
-    if has_ann and has_sets:
-        return 0.95
-    if has_ann:
-        return 0.8 if any(f.startswith(f"{root}JPEGImages/") for f in source.files) else 0.6
+    has_jpeg = any(f.startswith(f"{root}JPEGImages/") for f in source.files)
+    if xmls:
+        kind = xml_evidence(source, xmls)
+        if kind == "no" or (kind == "plain" and not (has_sets or has_jpeg)):
+            return 0.0
+        if has_sets:
+            return 0.95
+        return 0.8 if has_jpeg else 0.6
     if has_sets and any(f.startswith(f"{root}Segmentation") for f in source.files):
         return 0.5  # also a Segmentation mask export; that spec says 0.9
     return 0.0
@@ -905,12 +937,14 @@ def detect_ls_voc(source: Source) -> float:
     root = find_root(source.files)
     if any(f.startswith(f"{root}ImageSets/") or f.startswith(f"{root}JPEGImages/") for f in source.files):
         return 0.0
-    has_ann = any(f.startswith(f"{root}Annotations/") and f.endswith(".xml") for f in source.files)
-    return 0.65 if has_ann and any(f.startswith(f"{root}images/") for f in source.files) else 0.0
+    xmls = [f for f in source.files if f.startswith(f"{root}Annotations/") and f.endswith(".xml")]
+    if not xmls or not any(f.startswith(f"{root}images/") for f in source.files):
+        return 0.0
+    return 0.65 if xml_evidence(source, xmls) != "no" else 0.0
 
 
 register(FormatSpec(
     name="Label Studio VOC", aliases=("ls_voc", "label_studio_voc", "VOC (Label Studio)"), read=read_voc,
-    write=write_ls_voc, detect=detect_ls_voc, shapes=("bbox",), family="label-studio",
+    write=write_ls_voc, detect=detect_ls_voc, shapes=("bbox",), family="label_studio",
     description="Label Studio's Pascal VOC: Annotations/<image>.xml + images/, whole-pixel boxes",
 ))

@@ -91,7 +91,7 @@ def _writer(obb: bool, images: bool):
             ctx.report.add_mask("annotations", ch, (slot >= 0) & ch["outside"].to_numpy(dtype=bool),
                                 "absent (outside) keypoint: written as 0 0 0, which reads back as no point",
                                 key="ann_id")
-            kp = codecs.keypoint_block(rows, ch, slot, len(kps), visible_only=True)
+            kp = codecs.keypoint_block(rows, ch, slot, len(kps), visible_only=True, report=ctx.report)
             box = rows.a
             vals = np.stack([(box["x"] + box["w"] / 2) / rows.W, (box["y"] + box["h"] / 2) / rows.H,
                              box["w"] / rows.W, box["h"] / rows.H], axis=1)
@@ -213,8 +213,11 @@ def _detect(obb: bool):
         for r in source.glob("labels/*.txt", "*/labels/*.txt")[:20]:
             counts += [len(ln.split()) for ln in source.read_text(r).splitlines() if ln.strip()]
         c = np.asarray(counts)
-        all_obb = len(c) > 0 and bool((c == 9).all())
-        return (0.75 if all_obb else 0.0) if obb else 0.7
+        # YOLO_OBB writes every rectangle as 9 fields (class and 4 corners) and no 5-field box;
+        # the SDK also writes polygon lines into it, so a minority of other odd counts is OBB too
+        # (plain YOLO writes boxes as 5 fields; only its 4-point polygons have 9).
+        obb_like = len(c) > 0 and not np.isin(c, (5, 6)).any() and 2 * int((c == 9).sum()) >= len(c)
+        return (0.75 if obb_like else 0.0) if obb else 0.7
 
     return detect
 
@@ -225,7 +228,7 @@ for _name, _obb, _img in (("YOLO", False, False), ("YOLO_WITH_IMAGES", False, Tr
     register(FormatSpec(
         name=_name, aliases=(), read=_read(_obb), write=_writer(_obb, _img),
         detect=_detect(_obb) if not _img else None,
-        shapes=("bbox",) if _obb else ("bbox", "polygon", "points"), family="label-studio",
+        shapes=("bbox",) if _obb else ("bbox", "polygon", "points"), family="label_studio",
         description=_DOC + (" (oriented boxes: 4 corners)" if _obb else " (boxes, polygons, keypoints)")
         + (", with images" if _img else ""),
     ))

@@ -15,7 +15,9 @@ import orjson
 import pandas as pd
 
 from ..core.dataset import Dataset
+from ..core.errors import FormatError
 from ..core.parsing import json_error
+from . import yolo_ultralytics as ul
 from ._media import copy_media
 from .registry import FormatSpec, register
 from .yolo_common import class_list, item_names, select_rows
@@ -71,6 +73,9 @@ def read(source, **options) -> Dataset:
                 if len(parts) > cut + 1 and (sdir in jsons or cut == 1):
                     images.setdefault((sdir, "/".join(parts[cut + 1:])), {})[parts[cut]] = f
                     break
+    if not jsons and not images:
+        raise FormatError(source.display(), "no Ultralytics classification layout here: expected "
+                                            "<subset>/<label>/<image> folders or <subset>/labels.json")
     rows_items, rows_tags, classes = [], [], []
     for sdir in sorted(set(jsons) | {k[0] for k in images}):
         recs = {}
@@ -105,13 +110,41 @@ def read(source, **options) -> Dataset:
     return ds
 
 
+SPLITS = {"train", "val", "valid", "validation", "test"}  # Ultralytics' (and Roboflow's "valid")
+
+
+def _harmless(rel: str) -> bool:
+    """Files a classification folder may hold besides its images: READMEs, licences, OS litter."""
+    base = posixpath.basename(rel).lower()
+    if base.startswith(".") or base in ("thumbs.db", "desktop.ini"):
+        return True
+    return "/" not in rel and base.startswith(("readme", "license", "licence"))
+
+
 def detect(source) -> float:
+    """``<subset>/labels.json`` (ours), or nothing but images at ``<split>/<class>/<image>``.
+
+    A folder of image folders alone is no evidence: MOT, KITTI, WIDER Face, VGGFace2, LFW ...
+    keep images in sub-folders too, beside their annotation files (``gt/gt.txt``, label
+    ``.txt``, ``.xml``, ``.json``, ``.csv``). So without ``labels.json`` the top folders must
+    be split names and every other file must be an image two levels down.
+    """
     if source.glob("*/labels.json"):
         return 0.7
-    if source.glob("data.yaml", "*/data.yaml", "classes.txt", "obj.names", "*/obj.names"):
+    yml = source.glob("data.yaml", "*/data.yaml", "data.yml", "*/data.yml")
+    if yml and ul.detect_task(source) != "classify":  # the other Ultralytics tasks' layout
         return 0.0
-    deep = [f for f in source.files if f.count("/") == 2 and is_image(f)]
-    return 0.3 if deep and len(deep) == sum(1 for f in source.files if is_image(f)) else 0.0
+    if source.glob("classes.txt", "obj.names", "*/obj.names"):
+        return 0.0
+    images = 0
+    for f in source.files:
+        if _harmless(f) or f in yml:
+            continue
+        parts = f.split("/")
+        if len(parts) != 3 or parts[0].lower() not in SPLITS or not is_image(f):
+            return 0.0
+        images += 1
+    return 0.3 if images else 0.0
 
 
 register(FormatSpec(

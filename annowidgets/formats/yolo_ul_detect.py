@@ -57,18 +57,13 @@ def _writer(with_track: bool):
                 lines = codecs.encode_boxes(rows, ctx)
             return rows.pos, lines, W, H, classes, {}
 
-        ul.write_layout(ds, sink, ctx, encode)
+        ul.write_layout(ds, sink, ctx, "detect", encode)
 
     return write
 
 
 def detect(source) -> float:
-    score, data, counts = ul.detect_kind(source)
-    if not score or "kpt_shape" in data:
-        return 0.0
-    if not len(counts) or np.isin(counts, (5, 6)).all():
-        return 0.8
-    return 0.0
+    return 0.8 if ul.detect_task(source) == "detect" else 0.0
 
 
 register(FormatSpec(

@@ -33,14 +33,11 @@ def write(ds, sink, ctx) -> None:
         rows, W, H = codecs.prepare(ds, ctx, classes, ("bbox",))
         return rows.pos, codecs.encode_obb(rows), W, H, classes, {}
 
-    ul.write_layout(ds, sink, ctx, encode)
+    ul.write_layout(ds, sink, ctx, "obb", encode)
 
 
 def detect(source) -> float:
-    score, data, counts = ul.detect_kind(source)
-    if score and "kpt_shape" not in data and len(counts) and (counts == 9).all():
-        return 0.85
-    return 0.0
+    return 0.85 if ul.detect_task(source) == "obb" else 0.0
 
 
 register(FormatSpec(

@@ -55,7 +55,7 @@ def write(ds, sink, ctx) -> None:
         slot_of = {(s, n): j for s, names in sk.items() for j, n in enumerate(names)}
         slot = np.array([slot_of.get((pl, n), -1) for pl, n in zip(plabel, ch["label"].tolist(), strict=True)],
                         dtype=np.int64)
-        kp = codecs.keypoint_block(rows, ch, slot, k)
+        kp = codecs.keypoint_block(rows, ch, slot, k, report=ctx.report)
         box = _boxes(rows, ch)
         vals = np.stack([(box[0] + box[2] / 2) / rows.W, (box[1] + box[3] / 2) / rows.H,
                          box[2] / rows.W, box[3] / rows.H], axis=1)
@@ -63,7 +63,7 @@ def write(ds, sink, ctx) -> None:
         extra = {"kpt_shape": [k, 3], "kpt_names": {i: list(sk[c]) for i, c in enumerate(classes)}}
         return rows.pos, lines, W, H, classes, extra
 
-    ul.write_layout(ds, sink, ctx, encode)
+    ul.write_layout(ds, sink, ctx, "pose", encode)
 
 
 def _boxes(rows: codecs.Rows, ch: pd.DataFrame):
@@ -126,8 +126,7 @@ def read(source, **options):
 
 
 def detect(source) -> float:
-    score, data, counts = ul.detect_kind(source)
-    return 0.9 if score and "kpt_shape" in data else 0.0
+    return 0.9 if ul.detect_task(source) == "pose" else 0.0
 
 
 register(FormatSpec(

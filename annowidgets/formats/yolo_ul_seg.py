@@ -79,14 +79,11 @@ def write(ds, sink, ctx) -> None:
         idx, lines = encode_shapes(rows, ctx)
         return rows.pos[idx], lines, W, H, classes, {}
 
-    ul.write_layout(ds, sink, ctx, encode)
+    ul.write_layout(ds, sink, ctx, "segment", encode)
 
 
 def detect(source) -> float:
-    score, data, counts = ul.detect_kind(source)
-    if score and "kpt_shape" not in data and len(counts) and ((counts >= 7) & (counts % 2 == 1)).all():
-        return 0.7 if (counts == 9).all() else 0.85
-    return 0.0
+    return 0.85 if ul.detect_task(source) == "segment" else 0.0
 
 
 register(FormatSpec(

@@ -20,7 +20,8 @@ from .yolo_common import Lines, parse
 from .yolo_layout import Plan, build, line_items, pair, plan, sizes, write_labels
 
 _NOT_SUBSETS = {"path", "names", "nc", "kpt_shape", "flip_idx", "kpt_names", "download", "yaml_file", "channels",
-                "skeleton", "skeletons"}
+                "skeleton", "skeletons", "task"}
+TASKS = ("detect", "segment", "obb", "pose", "classify")  # Ultralytics' own task names
 
 
 def find_yaml(source) -> str | None:
@@ -99,13 +100,18 @@ def read(source, decode: Decoder, options: dict, what: str):
         return build(source, found, W, H, parts, classes, labels=labels, info={"data_yaml": data})
 
 
-def write_layout(ds, sink, ctx, encode: Callable[[Plan], tuple[np.ndarray, list[str], np.ndarray, np.ndarray, list,
-                                                                   dict]]) -> None:
-    """Write the Ultralytics layout; ``encode(plan)`` -> (item pos, lines, W, H, classes, yaml extras)."""
+def write_layout(ds, sink, ctx, task: str, encode: Callable[[Plan], tuple[np.ndarray, list[str], np.ndarray,
+                                                                              np.ndarray, list, dict]]) -> None:
+    """Write the Ultralytics layout; ``encode(plan)`` -> (item pos, lines, W, H, classes, yaml extras).
+
+    ``task`` (one of :data:`TASKS`) goes into data.yaml, so detection need not guess the flavour
+    from the lines (a segmentation file of 4-point polygons reads like OBB, an empty one like
+    anything).
+    """
     p = plan(ds, lambda s, k: f"labels/{s}/{k}.txt", lambda s, k, e: f"images/{s}/{k}{e}")
     pos, lines, W, H, classes, extra = encode(p)
     subsets = list(dict.fromkeys(p.subsets))
-    doc = {"path": "."}
+    doc = {"path": ".", "task": task}
     doc.update({s: f"{s}.txt" for s in subsets})
     doc.update(extra)
     doc["names"] = dict(enumerate(classes))
@@ -116,15 +122,26 @@ def write_layout(ds, sink, ctx, encode: Callable[[Plan], tuple[np.ndarray, list[
     write_labels(ds, sink, ctx, p, pos, lines, W, H)
 
 
-def detect_kind(source) -> tuple[float, dict, np.ndarray]:
-    """How sure the input is an Ultralytics layout, its data.yaml and field counts of a few lines."""
+def detect_task(source) -> str | None:
+    """The Ultralytics task of an input (one of :data:`TASKS` but classify), or None if it is none.
+
+    ``task:`` in data.yaml (our exports write it) wins; then ``kpt_shape`` (pose); then the
+    field counts of a sample of label lines: all 5/6 (class box [track]) detect, all 9 (class
+    and 4 corners) obb, all odd >= 7 with some other than 9 (class and >= 3 points) segment;
+    no lines at all: detect. Mixed box and polygon lines are no Ultralytics task.
+    """
     rel = find_yaml(source)
     if rel is None:
-        return 0.0, {}, np.zeros(0, dtype=np.int64)
+        return None
     try:
         data = load_yaml(source, rel)
     except FormatError:
-        return 0.0, {}, np.zeros(0, dtype=np.int64)
+        return None
+    task = data.get("task")
+    if isinstance(task, str) and task.strip().lower() in TASKS:
+        return task.strip().lower()
+    if "kpt_shape" in data:
+        return "pose"
     base = posixpath.dirname(rel)
     counts = []
     for _s, _l, _i, lrels in groups(source, base, data):
@@ -132,5 +149,11 @@ def detect_kind(source) -> tuple[float, dict, np.ndarray]:
             counts += [len(ln.split()) for ln in source.read_text(r).splitlines() if ln.strip()]
         if len(counts) > 50:
             break
-    return 0.5, data, np.asarray(counts, dtype=np.int64)
-
+    c = np.asarray(counts, dtype=np.int64)
+    if not len(c) or np.isin(c, (5, 6)).all():
+        return "detect"
+    if (c == 9).all():
+        return "obb"
+    if ((c >= 7) & (c % 2 == 1)).all():
+        return "segment"
+    return None

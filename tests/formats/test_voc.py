@@ -278,3 +278,29 @@ def test_xml_escaped_names_and_missing_optional_fields(tmp_path):
     assert row.label == "R&D <1>" and row.attributes == {"truncated": False, "difficult": False}
     assert not row.occluded
     assert "R&D <1>" in set(ds.labels["name"])
+
+
+_BOX = "<object><name>a</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>2</xmax><ymax>2</ymax></bndbox></object>"
+_LABELME = ("<annotation><filename>x.png</filename><folder>s</folder><object><name>window</name><polygon>"
+            "<pt><x>1</x><y>1</y></pt><pt><x>5</x><y>1</y></pt><pt><x>5</x><y>4</y></pt></polygon></object>"
+            "<imagesize><nrows>7</nrows><ncols>9</ncols></imagesize></annotation>")
+
+
+def test_detection_needs_voc_structure_not_any_annotation_xml(tmp_path, datumaro_dir):
+    assert aw.load(_tree(tmp_path / "box", f"<annotation>{_BOX}</annotation>")).info["format"] == "PASCAL VOC 1.1"
+    plain = "<annotation><filename>x.jpg</filename><size><width>9</width><height>7</height></size></annotation>"
+    no_layout = _tree(tmp_path / "plain", plain)  # an <annotation> without boxes or VOC folders proves nothing
+    with pytest.raises(aw.UnknownFormatError, match="no reader recognises"):
+        aw.load(no_layout)
+    (tmp_path / "plain/in/ImageSets/Main").mkdir(parents=True)
+    (tmp_path / "plain/in/ImageSets/Main/train.txt").write_text("x\n")
+    assert aw.load(no_layout).info["format"] == "PASCAL VOC 1.1"
+    # LabelMe 3.0: Annotations/*.xml with an <annotation> root, polygons and <imagesize>
+    for d, images in (("lm", "Images"), ("lm_ls", "images"), ("lm_voc", "JPEGImages")):
+        path = _tree(tmp_path / d, _LABELME)
+        (tmp_path / d / "in" / images).mkdir()
+        (tmp_path / d / "in" / images / "x.png").write_bytes(b"")
+        with pytest.raises(aw.UnknownFormatError, match="no reader recognises"):
+            aw.load(path)
+    with pytest.raises(aw.UnknownFormatError, match=str(datumaro_dir / "labelme_dataset")):
+        aw.load(str(datumaro_dir / "labelme_dataset"))

@@ -207,3 +207,21 @@ def test_keypoint_mode_names_the_keypoints_it_cannot_write(tmp_path):
     assert sorted(r for e in out.loss.entries for r in e.rows) == [2, 3]  # absent hand, foot without a slot
     back = aw.load(str(out), format="YOLO").annotations
     assert back["label"].tolist() == ["person", "head"]
+
+
+def test_obb_layout_is_detected_as_yolo_obb(ls_dir, tmp_path):
+    # the SDK's OBB output holds one polygon line besides the 9-field corner lines
+    ref = aw.load(str(ls_dir / "output/image_det/YOLO_OBB"), image_size=(120, 80))
+    assert ref.info["format"] == "YOLO_OBB"
+    assert aw.load(str(ls_dir / "output/image_det/YOLO"), image_size=(120, 80)).info["format"] == "YOLO"
+    out = export(synthetic(8, seed=3, rotated=True), tmp_path, "YOLO_OBB")
+    assert aw.load(out).info["format"] == "YOLO_OBB"
+    # plain YOLO with boxes and some 4-point polygons (9 fields) stays YOLO
+    ds = synthetic(8, seed=3)
+    a = ds.annotations.iloc[:2].copy()
+    a["type"] = "polygon"
+    a["points"] = [[float(x), float(y), float(x + w), float(y), float(x + w), float(y + h), float(x), float(y + h)]
+                   for x, y, w, h in a[["x", "y", "w", "h"]].itertuples(index=False)]
+    ds.annotations = pd.concat([a, ds.annotations.iloc[2:]], ignore_index=True)
+    out = export(ds, tmp_path, "YOLO", name="plain")
+    assert aw.load(out).info["format"] == "YOLO"

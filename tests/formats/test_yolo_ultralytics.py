@@ -129,6 +129,20 @@ def test_pose_round_trip_with_padding(tmp_path):
     assert back.labels.loc[back.labels["parent"] == "hand", "name"].tolist() == ["l", "r"]
 
 
+def test_pose_names_points_it_has_no_place_for(tmp_path):
+    ds = _pose_dataset()
+    a = ds.annotations
+    a.at[2, "points"] = None  # "eye" without coordinates (and not outside)
+    extra = a.iloc[[3]].assign(ann_id=7, x=44.0, y=44.0, points=[[44.0, 44.0]])  # a second "ear"
+    ds.annotations = pd.concat([a, extra], ignore_index=True)
+    out = export(ds, tmp_path, POSE)
+    reasons = {e.reason.split(":")[0]: list(e.rows) for e in out.loss.entries}
+    assert reasons == {"keypoint without coordinates": [2], "a second point in a slot its skeleton already fills": [3]}
+    line = (tmp_path / "out/labels/train/a.txt").read_text().split()
+    assert line[5 + 3:5 + 6] == ["0", "0", "0"]  # the eye slot stays empty
+    assert [float(v) * s for v, s in zip(line[11:13], (640, 480), strict=True)] == pytest.approx([44, 44])
+
+
 def test_pose_wrong_field_count(tmp_path):
     export(_pose_dataset(), tmp_path, POSE)
     (tmp_path / "out/labels/train/a.txt").write_text("0 0.5 0.5 0.2 0.2 0.1 0.1 2\n")
@@ -209,3 +223,95 @@ def test_segmentation_writes_masks_as_outlines(tmp_path):
     back = aw.load(out, format=SEG).annotations.sort_values("y")
     np.testing.assert_allclose(back["points"].iloc[0], [3, 2, 12, 2, 12, 10, 3, 10])
     np.testing.assert_allclose(back["points"].iloc[1], [20, 15, 28, 15, 28, 18, 20, 18])
+
+
+def _quads() -> Dataset:
+    """One 4-point polygon: its segmentation line has 9 fields, like an OBB line."""
+    items = pd.DataFrame({"item_id": [0], "name": ["q.jpg"], "subset": ["train"], "width": [100], "height": [80]})
+    ann = pd.DataFrame({"ann_id": [0], "item_id": [0], "label": ["car"], "type": ["polygon"], "x": [10.0],
+                        "y": [10.0], "w": [30.0], "h": [20.0], "points": [[10.0, 10.0, 40.0, 12.0, 38.0, 30.0, 11.0, 28.0]]})
+    return Dataset(items=items, annotations=ann)
+
+
+def _no_shapes() -> Dataset:
+    return Dataset(items=_quads().items)
+
+
+@pytest.mark.parametrize("fmt,task,make", [
+    (DET, "detect", lambda: synthetic(8, seed=1)),
+    (DET, "detect", _no_shapes),
+    (OBB, "obb", lambda: synthetic(8, seed=1, rotated=True)),
+    (OBB, "obb", _no_shapes),
+    (SEG, "segment", lambda: synthetic(8, seed=1, polygons=True)),
+    (SEG, "segment", _quads),
+    (SEG, "segment", _no_shapes),
+    (POSE, "pose", _pose_dataset),
+], ids=["det", "det-empty", "obb", "obb-empty", "seg", "seg-quads", "seg-empty", "pose"])
+def test_every_flavour_is_detected_back_from_its_export(tmp_path, fmt, task, make):
+    out = export(make(), tmp_path, fmt)
+    assert yaml.safe_load((tmp_path / "out/data.yaml").read_text())["task"] == task
+    back = aw.load(out)
+    assert back.info["format"] == fmt
+    assert sorted(back.items["subset"].unique()) == sorted(make().items["subset"].unique())  # task is no subset
+
+
+def _layout_without_task(tmp_path, lines: list[str]):
+    export(_quads(), tmp_path, SEG)
+    doc = yaml.safe_load((tmp_path / "out/data.yaml").read_text())
+    del doc["task"]
+    (tmp_path / "out/data.yaml").write_text(yaml.safe_dump(doc))
+    (tmp_path / "out/labels/train/q.txt").write_text("".join(f"{ln}\n" for ln in lines))
+    return str(tmp_path / "out")
+
+
+def test_without_task_key_the_label_lines_decide(tmp_path):
+    quad = "0 0.1 0.1 0.4 0.1 0.4 0.4 0.1 0.4"
+    tri = "0 0.1 0.1 0.4 0.1 0.4 0.4"
+    assert aw.load(_layout_without_task(tmp_path, ["0 0.5 0.5 0.2 0.2"])).info["format"] == DET
+    assert aw.load(_layout_without_task(tmp_path, [quad])).info["format"] == OBB  # 9 fields: corners
+    assert aw.load(_layout_without_task(tmp_path, [tri])).info["format"] == SEG
+    assert aw.load(_layout_without_task(tmp_path, [quad, tri])).info["format"] == SEG  # mixed counts
+    assert aw.load(_layout_without_task(tmp_path, [quad, quad + " 0.2 0.2"])).info["format"] == SEG
+
+
+def test_task_key_wins_over_the_lines(tmp_path):
+    path = _layout_without_task(tmp_path, ["0 0.1 0.1 0.4 0.1 0.4 0.4 0.1 0.4"])
+    doc = yaml.safe_load((tmp_path / "out/data.yaml").read_text())
+    (tmp_path / "out/data.yaml").write_text(yaml.safe_dump({**doc, "task": "segment"}))
+    back = aw.load(path)
+    assert back.info["format"] == SEG and back.annotations["type"].tolist() == ["polygon"]
+
+
+def _cls_tree(root, files):
+    for rel in files:
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if rel.endswith(".jpg"):
+            Image.new("RGB", (8, 6)).save(p)
+        else:
+            p.write_text("x\n")
+    return str(root)
+
+
+def test_classification_folders_without_labels_json(tmp_path):
+    imgs = ["train/cat/1.jpg", "train/dog/2.jpg", "valid/cat/3.jpg", "test/dog/4.jpg"]
+    ds = aw.load(_cls_tree(tmp_path / "rf", [*imgs, "README.roboflow.txt"]))
+    assert ds.info["format"] == CLS
+    tags = ds.annotations.merge(ds.items, on="item_id")
+    assert sorted(zip(tags["subset"], tags["name"], tags["label"], strict=True)) == [
+        ("test", "4.jpg", "dog"), ("train", "1.jpg", "cat"), ("train", "2.jpg", "dog"), ("valid", "3.jpg", "cat")]
+    # image folders beside annotation files, or not under split folders, are some other format
+    for name, extra in (("txt", ["train/cat/1.txt"]), ("xml", ["train/ann.xml"]), ("gt", ["train/gt/gt.txt"]),
+                        ("csv", ["labels.csv"])):
+        path = _cls_tree(tmp_path / name, [*imgs, *extra])
+        with pytest.raises(aw.UnknownFormatError, match="no reader recognises"):
+            aw.load(path)
+    with pytest.raises(aw.UnknownFormatError, match="no reader recognises"):
+        aw.load(_cls_tree(tmp_path / "images", ["images/cat/1.jpg", "images/dog/2.jpg"]))
+
+
+def test_classification_with_a_data_yaml_saying_classify(tmp_path):
+    path = _cls_tree(tmp_path / "c", ["train/cat/1.jpg", "val/dog/2.jpg"])
+    (tmp_path / "c/data.yaml").write_text("task: classify\nnames: {0: cat, 1: dog}\n")
+    ds = aw.load(path)
+    assert ds.info["format"] == CLS and sorted(ds.annotations["label"]) == ["cat", "dog"]

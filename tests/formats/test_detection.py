@@ -1,0 +1,55 @@
+"""Format detection on Datumaro's sample folders: the formats we read are recognised, the others
+are refused with the registry's "no reader recognises this input" error naming the path (never
+read as some other format's junk, e.g. a folder of image folders as classification tags)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import annowidgets as aw
+from annowidgets.core.errors import UnknownFormatError
+
+pytestmark = pytest.mark.fixtures
+
+# formats we do not read: MOT/KITTI/WIDER Face/VGGFace2/LFW/... keep images in sub-folders beside
+# their own annotation files; LabelMe 3.0 has Annotations/*.xml with an <annotation> root like VOC
+UNSUPPORTED = [
+    "camvid_dataset", "cityscapes_dataset", "cityscapes_dataset/dataset", "datumaro_dataset",
+    "datumaro_dataset/legacy", "icdar_dataset", "icdar_dataset/text_localization",
+    "icdar_dataset/text_segmentation", "icdar_dataset/word_recognition", "imagenet_dataset",
+    "imagenet_txt_dataset", "imagenet_txt_dataset/basic", "kitti_dataset", "kitti_dataset/kitti_detection",
+    "kitti_dataset/kitti_segmentation", "labelme_dataset", "lfw_dataset", "lfw_dataset/test",
+    "market1501_dataset", "mot_dataset", "mot_dataset/mot_seq", "mots_dataset", "mots_dataset/train",
+    "open_images_dataset", "open_images_dataset/v5", "open_images_dataset/v6", "vgg_face2_dataset",
+    "widerface_dataset", "widerface_dataset/WIDER_train", "widerface_dataset/WIDER_val",
+]
+
+# what the samples of formats we read load as (format, items, annotations)
+SUPPORTED = {
+    "coco_dataset/coco": ("COCO 1.0", 2, 26),
+    "coco_dataset/coco_instances": ("COCO 1.0", 2, 3),
+    "coco_dataset/coco_person_keypoints": ("COCO Keypoints 1.0", 2, 15),
+    "coco_dataset/coco_roboflow": ("COCO 1.0", 2, 3),
+    "cvat_dataset/for_images": ("CVAT for images 1.1", 8, 16),
+    "cvat_dataset/for_video": ("CVAT for video 1.1", 4, 7),
+    "voc_dataset/voc_dataset1": ("PASCAL VOC 1.1", 2, 15),
+    "voc_dataset/voc_dataset2": ("PASCAL VOC 1.1", 5, 4),
+    "voc_dataset/voc_dataset3": ("PASCAL VOC 1.1", 1, 1),
+    "yolo_dataset/annotations": ("YOLO 1.1", 1, 2),
+    "yolo_dataset/labels": ("YOLO 1.1", 2, 4),
+}
+
+
+@pytest.mark.parametrize("rel", UNSUPPORTED)
+def test_unsupported_sample_is_refused_naming_the_path(datumaro_dir, rel):
+    path = str(datumaro_dir / rel)
+    with pytest.raises(UnknownFormatError, match=re.escape(path) + ": no reader recognises this input"):
+        aw.load(path)
+
+
+@pytest.mark.parametrize("rel", list(SUPPORTED))
+def test_supported_sample_is_still_detected(datumaro_dir, rel):
+    fmt, n_items, n_ann = SUPPORTED[rel]
+    ds = aw.load(str(datumaro_dir / rel))
+    assert (ds.info["format"], len(ds.items), len(ds.annotations)) == (fmt, n_items, n_ann)
