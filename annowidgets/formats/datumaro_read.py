@@ -157,6 +157,11 @@ def rows(anns: list, item_rows: np.ndarray, names: list[str], where: str, skippe
         "extra": pd.Series([None if a.keys() <= KNOWN else {k: v for k, v in a.items() if k not in KNOWN}
                             for a in anns], dtype=object)})
     df.loc[group == 0, "group"] = pd.NA
+    if visibility is None:  # per-point visibility of a points shape has no column: kept in extra when it says more
+        for i in np.flatnonzero(kinds == "points"):
+            v = anns[i].get("visibility")
+            if type(v) is list and any(x != 2 for x in v):
+                df.at[i, "extra"] = {**(df.at[i, "extra"] or {}), "visibility": v}
     df = df[known]
     sk = np.flatnonzero((kinds == "skeleton") & known)
     if visibility is None and len(sk):

@@ -133,7 +133,8 @@ def _geometry(dicts: list[dict], a: pd.DataFrame) -> None:
     kind = a["type"].tolist()
     xs, ys = a["x"].to_numpy(dtype=float), a["y"].to_numpy(dtype=float)
     ws, hs = a["w"].to_numpy(dtype=float), a["h"].to_numpy(dtype=float)
-    for i, (d, k, pts, m, txt) in enumerate(zip(dicts, kind, a["points"], a["mask"], a["text"], strict=True)):
+    for i, (d, k, pts, m, txt, ex) in enumerate(zip(dicts, kind, a["points"], a["mask"], a["text"], a["extra"],
+                                                    strict=True)):
         if k == "bbox":
             d["bbox"] = [float(xs[i]), float(ys[i]), float(ws[i]), float(hs[i])]
         elif k == "ellipse":
@@ -141,7 +142,9 @@ def _geometry(dicts: list[dict], a: pd.DataFrame) -> None:
         elif k in ("polygon", "polyline", "points"):
             d["points"] = [float(v) for v in (pts if pts is not None else [])]
             if k == "points":
-                d["visibility"] = [2] * (len(d["points"]) // 2)
+                vis = ex.get("visibility") if isinstance(ex, dict) else None
+                ok = isinstance(vis, list) and len(vis) == len(d["points"]) // 2
+                d["visibility"] = list(vis) if ok else [2] * (len(d["points"]) // 2)
         elif k == "mask":
             d["rle"] = {"counts": m["counts"], "size": [int(v) for v in m["size"]]}
         elif k == "text":
@@ -202,6 +205,17 @@ def _item_ids(items: pd.DataFrame) -> list[str]:
             out.append(posixpath.splitext(name.lstrip("/"))[0])
         else:
             out.append(str(iid))
+    # ids are unique within a subset in Datumaro: "a.jpg" and "a.png" both give "a", so those keep their extension
+    ids = pd.Series(out)
+    subset = items["subset"].fillna("default").astype(str).to_numpy()
+    dup = pd.DataFrame({"s": subset, "i": ids}).duplicated(keep=False).to_numpy()
+    if dup.any():
+        names = items["name"].astype(object).to_numpy()
+        for k in np.flatnonzero(dup):
+            out[k] = names[k].lstrip("/") if isinstance(names[k], str) and names[k] else f"{out[k]}#{items['item_id'].iloc[k]}"
+        still = pd.DataFrame({"s": subset, "i": out}).duplicated(keep="first").to_numpy()
+        for k in np.flatnonzero(still):
+            out[k] = f"{out[k]}#{items['item_id'].iloc[k]}"
     return out
 
 

@@ -300,3 +300,31 @@ def test_fields_without_a_column_survive_a_datumaro_round_trip_only(tmp_path):
     dm = _export(aw.load(str(coco)), tmp_path / "dm")
     text = (Path(dm) / "annotations" / "train.json").read_text()
     assert "coco_id" not in text and "iscrowd" not in text
+
+
+def test_same_stem_items_get_distinct_ids(tmp_path):
+    items = [dict(item_id=0, name="a.jpg", width=4, height=4), dict(item_id=1, name="a.png", width=4, height=4),
+             dict(item_id=2, name="b.png", width=4, height=4)]
+    ann = [dict(ann_id=i, item_id=i, type="bbox", label="x", x=0.0, y=0.0, w=1.0, h=1.0 + i) for i in range(3)]
+    ds = aw.Dataset(items=items, annotations=ann)
+    out = _export(ds, tmp_path)
+    doc = json.loads((Path(out) / "annotations" / "default.json").read_text())
+    assert [it["id"] for it in doc["items"]] == ["a.jpg", "a.png", "b"]
+    back = aw.load(str(out))
+    assert back.items["name"].tolist() == ["a.jpg", "a.png", "b.png"]
+    assert back.annotations["h"].tolist() == [1.0, 2.0, 3.0]
+    again = json.loads((Path(_export(back, tmp_path / "again")) / "annotations" / "default.json").read_text())
+    assert [it["id"] for it in again["items"]] == ["a.jpg", "a.png", "b"]
+
+
+def test_points_visibility_is_kept(tmp_path):
+    doc = {"categories": {"label": {"labels": [{"name": "a", "parent": ""}]}},
+           "items": [{"id": "x", "annotations": [
+               {"id": 1, "type": "points", "label_id": 0, "points": [1, 2, 3, 4], "visibility": [2, 0]},
+               {"id": 2, "type": "points", "label_id": 0, "points": [1, 2], "visibility": [2]}]}]}
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "default.json").write_text(json.dumps(doc))
+    ds = aw.load(str(tmp_path))
+    assert ds.annotations["extra"].tolist() == [{"visibility": [2, 0]}, None]
+    out = json.loads((Path(_export(ds, tmp_path / "o")) / "annotations" / "default.json").read_text())
+    assert [a["visibility"] for a in out["items"][0]["annotations"]] == [[2, 0], [2]]
