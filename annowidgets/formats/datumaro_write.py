@@ -59,10 +59,11 @@ def _label_list(ds: Dataset, a: pd.DataFrame, parent_label: pd.Series) -> tuple[
 
 def _categories(ds: Dataset, a: pd.DataFrame, keys, spec, index, parent_label) -> dict:
     user_attrs: dict[tuple[str, str], set] = {}
-    pl = a["parent_id"].map(parent_label)
-    for n, p, at in zip(a["label"], pl, a["attributes"], strict=True):
-        if isinstance(at, dict) and at:
-            user_attrs.setdefault((str(n), "" if _na(p) else str(p)), set()).update(map(str, at))
+    has = a["attributes"].map(lambda d: isinstance(d, dict) and bool(d)).to_numpy(dtype=bool)
+    sel = a[has]
+    pl = sel["parent_id"].map(parent_label).astype(object).tolist()
+    for n, p, at in zip(sel["label"].astype(object).tolist(), pl, sel["attributes"].tolist(), strict=True):
+        user_attrs.setdefault((str(n), "" if _na(p) else str(p)), set()).update(map(str, at))
     labels = [{"name": n, "parent": p,
                "attributes": sorted(set(spec[(n, p)]["attributes"]) | user_attrs.get((n, p), set()))}
               for n, p in keys]
@@ -133,7 +134,7 @@ def _geometry(dicts: list[dict], a: pd.DataFrame) -> None:
     kind = a["type"].tolist()
     xs, ys = a["x"].to_numpy(dtype=float), a["y"].to_numpy(dtype=float)
     ws, hs = a["w"].to_numpy(dtype=float), a["h"].to_numpy(dtype=float)
-    for i, (d, k, pts, m, txt, ex) in enumerate(zip(dicts, kind, a["points"], a["mask"], a["text"], a["extra"],
+    for i, (d, k, pts, m, txt, ex) in enumerate(zip(dicts, kind, a["points"], a["mask"], a["text"].astype(object).tolist(), a["extra"],
                                                     strict=True)):
         if k == "bbox":
             d["bbox"] = [float(xs[i]), float(ys[i]), float(ws[i]), float(hs[i])]
@@ -251,7 +252,8 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     index = {k: i for i, k in enumerate(keys)}
     cats = _categories(ds, a, keys, spec, index, parent_label)
     pl = a["parent_id"].map(parent_label)
-    pairs = zip(a["label"].fillna("").astype(str), pl.where(pl.notna(), "").astype(str), strict=True)
+    pairs = zip(a["label"].fillna("").astype(object).tolist(), pl.where(pl.notna(), "").astype(object).tolist(),
+                strict=True)
     label_ids = np.fromiter((index.get((n, p), -1) if n else -1 for n, p in pairs), dtype=np.int64, count=len(a))
     dm_type = a["type"].map({"tag": "label", "text": "caption"}).fillna(a["type"]).to_numpy(dtype=object)
     dicts = _base(a, dm_type, label_ids)
