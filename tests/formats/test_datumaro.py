@@ -328,3 +328,42 @@ def test_points_visibility_is_kept(tmp_path):
     assert ds.annotations["extra"].tolist() == [{"visibility": [2, 0]}, None]
     out = json.loads((Path(_export(ds, tmp_path / "o")) / "annotations" / "default.json").read_text())
     assert [a["visibility"] for a in out["items"][0]["annotations"]] == [[2, 0], [2]]
+
+
+def test_cvat_style_document_reads_into_columns(tmp_path):
+    """As CVAT writes it: CVAT attributes on each shape, a skeleton's points as elements, frame in attr."""
+    doc = {"info": {}, "categories": {
+        "label": {"labels": [{"name": "car", "parent": "", "attributes": ["model"]},
+                             {"name": "body", "parent": "", "attributes": []},
+                             {"name": "head", "parent": "body", "attributes": []},
+                             {"name": "tail", "parent": "body", "attributes": []}], "attributes": ["occluded"]},
+        "points": {"items": [{"label_id": 1, "labels": ["head", "tail"], "joints": [[1, 2]]}]}},
+        "items": [{"id": "sub/frame_000007", "annotations": [
+            {"id": 0, "type": "bbox", "attributes": {"model": "a4", "occluded": True, "rotation": 12.5, "track_id": 2,
+                                                     "keyframe": True}, "group": 4, "label_id": 0, "z_order": 3,
+             "bbox": [1.0, 2.0, 3.0, 4.0]},
+            {"id": 1, "type": "skeleton", "attributes": {"occluded": False}, "group": 0, "label_id": 1, "z_order": 0,
+             "elements": [
+                 {"id": 0, "type": "points", "attributes": {"occluded": False}, "group": 0, "label_id": 2,
+                  "z_order": 0, "points": [5.0, 6.0], "visibility": [2]},
+                 {"id": 0, "type": "points", "attributes": {"outside": True}, "group": 0, "label_id": 3,
+                  "z_order": 0, "points": [7.0, 8.0], "visibility": [2]}]}],
+            "attr": {"frame": 7}, "image": {"path": "sub/frame_000007.png", "size": [20, 30]}}]}
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "default.json").write_text(json.dumps(doc))
+    ds = aw.load(str(tmp_path))
+    it = ds.items.iloc[0]
+    assert (it["name"], it["frame"], it["width"], it["height"], it["extra"]) == ("sub/frame_000007.png", 7, 30, 20, None)
+    a = ds.annotations
+    assert a["type"].tolist() == ["bbox", "skeleton", "points", "points"]
+    assert a["frame"].tolist() == [7] * 4
+    box = a.iloc[0]
+    assert (box["rotation"], box["track_id"], box["keyframe"], box["occluded"], box["group"], box["z_order"]) == \
+        (12.5, 2, True, True, 4, 3)
+    assert box["attributes"] == {"model": "a4"}
+    assert a["parent_id"].tolist()[2:] == [1, 1] and a["label"].tolist()[2:] == ["head", "tail"]
+    assert a["outside"].tolist() == [False, False, False, True]
+    assert [a.iloc[1][k] for k in "xywh"] == [5.0, 6.0, 0.0, 0.0]  # the box of its visible points
+    lab = ds.labels.set_index("name")
+    assert lab.loc["body", "type"] == "skeleton" and lab.loc["body", "extra"]["skeleton"] == [[1, 2]]
+    assert lab.loc["car", "attributes"] == [{"name": "model"}]
