@@ -15,8 +15,7 @@ pytestmark = pytest.mark.fixtures
 # formats we do not read: KITTI/WIDER Face/VGGFace2/LFW/... keep images in sub-folders beside
 # their own annotation files
 UNSUPPORTED = [
-    "camvid_dataset", "cityscapes_dataset", "cityscapes_dataset/dataset", "datumaro_dataset",
-    "datumaro_dataset/legacy", "icdar_dataset", "icdar_dataset/text_localization",
+    "camvid_dataset", "cityscapes_dataset", "cityscapes_dataset/dataset", "icdar_dataset", "icdar_dataset/text_localization",
     "icdar_dataset/text_segmentation", "icdar_dataset/word_recognition", "imagenet_dataset",
     "imagenet_txt_dataset", "imagenet_txt_dataset/basic", "kitti_dataset", "kitti_dataset/kitti_detection",
     "kitti_dataset/kitti_segmentation", "lfw_dataset", "lfw_dataset/test",
@@ -36,6 +35,8 @@ SUPPORTED = {
     "labelme_dataset": ("LabelMe 3.0", 1, 7),  # Annotations/*.xml with <annotation> like VOC, told apart
     "mot_dataset": ("MOT 1.1", 2, 2),
     "mot_dataset/mot_seq": ("MOT 1.1", 1, 1),
+    "datumaro_dataset": ("Datumaro 1.0", 4, 7),
+    "datumaro_dataset/legacy": ("Datumaro 1.0", 4, 7),
     "voc_dataset/voc_dataset1": ("PASCAL VOC 1.1", 2, 15),
     "voc_dataset/voc_dataset2": ("PASCAL VOC 1.1", 5, 4),
     "voc_dataset/voc_dataset3": ("PASCAL VOC 1.1", 1, 1),
