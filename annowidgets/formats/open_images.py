@@ -427,23 +427,28 @@ def write_open_images(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     def src_of(ex):
         return ex.get("source", "") if isinstance(ex, dict) else ""
 
-    per_subset: dict[str, dict[str, list]] = {s: {"tags": [], "boxes": [], "masks": []} for s in pd.unique(subsets)}
+    per_subset: dict[str, dict[str, list]] = {s: {"masks": []} for s in pd.unique(subsets)}
     sub_of = subsets[a["_pos"].to_numpy()]
     labels = a["label"].astype(str).to_numpy()
+    # tags and boxes as columns (one Python step per row only to read the dicts)
+    t = np.flatnonzero(is_tag)
+    tags = pd.DataFrame({"ImageID": ident[t], "Source": [src_of(e) for e in a["extra"].to_numpy()[t]],
+                         "LabelName": labels[t], "Confidence": [repr(float(v)) for v in conf[t]]})
+    b = np.flatnonzero(is_box & sized)
+    attrs = [d if isinstance(d, dict) else {} for d in a["attributes"].to_numpy()[b]]
+    flags = np.array([[_flag(d, f) for f, _ in FLAGS] for d in attrs], dtype=np.int64).reshape(-1, len(FLAGS))
+    flags[a["occluded"].to_numpy(dtype=bool)[b], 0] = 1
+    x, y = a["x"].to_numpy(np.float64)[b], a["y"].to_numpy(np.float64)[b]
+    w, h = a["w"].to_numpy(np.float64)[b], a["h"].to_numpy(np.float64)[b]
+    norm = np.c_[x / W[b], (x + w) / W[b], y / H[b], (y + h) / H[b]]
+    boxes = pd.DataFrame({"ImageID": ident[b], "Source": [src_of(e) for e in a["extra"].to_numpy()[b]],
+                          "LabelName": labels[b], "Confidence": [repr(float(v)) for v in conf[b]],
+                          **{c: [repr(float(v)) for v in norm[:, k]] for k, c in enumerate(BOX_FIELDS[4:8])},
+                          **{c: flags[:, k] for k, (_, c) in enumerate(FLAGS)}})
     box_of_group: dict = {}
-    for i in np.flatnonzero(is_tag):
-        per_subset[sub_of[i]]["tags"].append([ident[i], src_of(a["extra"].iloc[i]), labels[i], repr(float(conf[i]))])
-    for i in np.flatnonzero(is_box & sized):
-        r = a.iloc[i]
-        attrs = r["attributes"] if isinstance(r["attributes"], dict) else {}
-        flags = [_flag(attrs, f) for f, _ in FLAGS]
-        if r["occluded"]:
-            flags[0] = 1
-        norm = [r["x"] / W[i], (r["x"] + r["w"]) / W[i], r["y"] / H[i], (r["y"] + r["h"]) / H[i]]
-        per_subset[sub_of[i]]["boxes"].append([ident[i], src_of(r["extra"]), labels[i], repr(float(conf[i])),
-                                               *(repr(float(v)) for v in norm), *flags])
-        if r["group"] is not pd.NA:
-            box_of_group.setdefault((r["item_id"], r["group"]), norm)
+    grouped = a["group"].notna().to_numpy()[b]
+    for k in np.flatnonzero(grouped).tolist():
+        box_of_group.setdefault((a["item_id"].iloc[b[k]], a["group"].iloc[b[k]]), norm[k].tolist())
     ctx.step(0.3, "boxes")
     used_ids: dict = {}
     for i in np.flatnonzero(is_area & sized):
@@ -475,7 +480,7 @@ def write_open_images(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
         per_subset[sub_of[i]]["masks"].append([fname, ident[i], labels[i], box_id, *coords,
                                                "" if iou in ("", None) else repr(float(iou)), clicks])
     ctx.step(0.7, "masks")
-    for s, t in per_subset.items():
+    for s, parts in per_subset.items():
         sel = np.flatnonzero(subsets == s)
         img_rows = []
         for p in sel.tolist():
@@ -483,12 +488,13 @@ def write_open_images(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
             oi = ex.get("open_images", {}) if isinstance(ex, dict) else {}
             img_rows.append([ids.iloc[p], s, *(oi.get(f, "") for f in IMAGE_FIELDS[2:])])
         sink.write_text(f"annotations/{s}-images-with-rotation.csv", _csv(img_rows, IMAGE_FIELDS))
-        if t["tags"]:
-            sink.write_text(f"annotations/{s}{LABELS_SUFFIX}", _csv(t["tags"], LABEL_FIELDS))
-        if t["boxes"]:
-            sink.write_text(f"annotations/{s}{BOX_SUFFIX}", _csv(t["boxes"], BOX_FIELDS))
-        if t["masks"]:
-            sink.write_text(f"annotations/{s}{MASK_SUFFIX}", _csv(t["masks"], MASK_FIELDS))
+        tag_rows, box_rows = tags[sub_of[t] == s], boxes[sub_of[b] == s]
+        if len(tag_rows):
+            sink.write_text(f"annotations/{s}{LABELS_SUFFIX}", _csv(tag_rows.to_numpy().tolist(), LABEL_FIELDS))
+        if len(box_rows):
+            sink.write_text(f"annotations/{s}{BOX_SUFFIX}", _csv(box_rows.to_numpy().tolist(), BOX_FIELDS))
+        if parts["masks"]:
+            sink.write_text(f"annotations/{s}{MASK_SUFFIX}", _csv(parts["masks"], MASK_FIELDS))
     names = list(dict.fromkeys([*ds.labels["name"].astype(str).tolist(), *labels.tolist()]))
     lab_extra = dict(zip(ds.labels["name"].astype(str), ds.labels["extra"], strict=True))
     disp = [(n, (lab_extra.get(n) or {}).get("display_name", n) if isinstance(lab_extra.get(n), dict) else n)
