@@ -69,7 +69,7 @@ def _subset_dirs(files: list[str]) -> dict[str, set]:
             continue
         for i in range(len(parts) - 1):
             d = parts[i]
-            if d == LABELS_DIR and f.lower().endswith(".txt") or d == INSTANCE_DIR and f.lower().endswith(".png"):
+            if (d, f.lower()[-4:]) in ((LABELS_DIR, ".txt"), (INSTANCE_DIR, ".png")):
                 found.setdefault("/".join(parts[:i]) + ("/" if i else ""), set()).add(d)
                 break
     return found

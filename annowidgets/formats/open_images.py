@@ -263,7 +263,7 @@ def read_open_images(source: Source, **options) -> Dataset:
                              "extra": [{"source": s} if s else None for s in src]})[known]
         for i, r in zip(np.flatnonzero(known).tolist(), part.itertuples(index=False), strict=True):
             box_norm.setdefault((r.item_id, r.label), []).append(
-                (np.array([num["XMin"][i], num["XMax"][i], num["YMin"][i], num["YMax"][i]]), len(box_norm)))
+                np.array([num["XMin"][i], num["XMax"][i], num["YMin"][i], num["YMax"][i]]))
         rows.append(part)
     ann = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     ann["group"] = pd.array([pd.NA] * len(ann), dtype="Int64")
@@ -328,7 +328,7 @@ def read_open_images(source: Source, **options) -> Dataset:
         coords = r.pop("_match")
         if coords is None:
             continue
-        for j, (norm, _) in enumerate(box_norm.get((r["item_id"], r["label"]), [])):
+        for j, norm in enumerate(box_norm.get((r["item_id"], r["label"]), [])):
             if np.allclose(norm, coords, rtol=0, atol=1e-6):
                 pos = box_pos[((r["item_id"], r["label"]), j)]
                 g = ann.at[pos, "group"]
