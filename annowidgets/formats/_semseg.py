@@ -48,10 +48,11 @@ def format_label_colors(entries) -> str:
     return "".join(f"{r} {g} {b} {name}\n" for name, (r, g, b) in entries)
 
 
-def with_background(entries: list[tuple[str, tuple | None]]) -> tuple[list, bool]:
-    """Put the background class at index 0 as Datumaro does: the first black label, else one named
-    ``background``, else a new ``background`` (black). Labels without a colour get one from the
-    VOC colour map. Returns the entries and whether the background was added."""
+def with_background(entries: list[tuple[str, tuple | None]], move: bool = True) -> tuple[list, bool, int]:
+    """Find the background class as Datumaro does: the first black label, else one named
+    ``background``, else a new black ``background`` at index 0. ``move`` puts a found one first
+    (CamVid); Cityscapes leaves it where the file has it, since its ids index the list. Labels
+    without a colour get one from the VOC colour map. Returns (entries, added, background index)."""
     entries = list(entries)
     idx = next((i for i, e in enumerate(entries) if e[1] == BLACK), None)
     if idx is None:
@@ -59,15 +60,17 @@ def with_background(entries: list[tuple[str, tuple | None]]) -> tuple[list, bool
     added = idx is None
     if added:
         entries.insert(0, (vc.BACKGROUND, BLACK))
-    else:
+        idx = 0
+    elif move:
         entries.insert(0, entries.pop(idx))
+        idx = 0
     if any(e[1] is None for e in entries):
-        if all(e[1] is None for e in entries[1:]):
+        if all(e[1] is None for i, e in enumerate(entries) if i != idx):
             cmap = vc.colormap(max(len(entries), 1))
             entries = [(n, tuple(int(v) for v in cmap[i])) for i, (n, _) in enumerate(entries)]
         else:
             entries = [(n, c) for n, c, _, _ in vc.fill_colors([(n, c, [], []) for n, c in entries])]
-    return entries, added
+    return entries, added, idx
 
 
 def labels_table(entries, implicit_background: bool) -> pd.DataFrame:

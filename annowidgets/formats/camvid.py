@@ -76,7 +76,7 @@ def read(source, to_polygons: bool = False, **options) -> Dataset:
         entries = ss.parse_label_colors(source.read_text(ss.LABEL_COLORS), source.display(ss.LABEL_COLORS))
     else:
         entries = list(CAMVID_LABELS)
-    entries, implicit = ss.with_background(entries)
+    entries, implicit, _ = ss.with_background(entries)
     names = [n for n, _ in entries]
     colors = np.array([c for _, c in entries], dtype=np.int64)
     items, rows, unknown, holes = [], [], {}, []

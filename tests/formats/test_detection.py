@@ -15,7 +15,7 @@ pytestmark = pytest.mark.fixtures
 # formats we do not read: MOT/KITTI/WIDER Face/VGGFace2/LFW/... keep images in sub-folders beside
 # their own annotation files; LabelMe 3.0 has Annotations/*.xml with an <annotation> root like VOC
 UNSUPPORTED = [
-    "cityscapes_dataset", "cityscapes_dataset/dataset", "datumaro_dataset",
+    "cityscapes_dataset", "datumaro_dataset",
     "datumaro_dataset/legacy", "icdar_dataset", "icdar_dataset/text_localization",
     "icdar_dataset/text_segmentation", "icdar_dataset/word_recognition",
     "imagenet_txt_dataset", "kitti_dataset", "kitti_dataset/kitti_detection",
@@ -28,6 +28,8 @@ UNSUPPORTED = [
 # what the samples of formats we read load as (format, items, annotations)
 SUPPORTED = {
     "camvid_dataset": ("CamVid 1.0", 4, 10),
+    "cityscapes_dataset/dataset": ("Cityscapes 1.0", 4, 9),
+    "cityscapes_dataset/train_dataset": ("Cityscapes 1.0", 4, 4),
     "coco_dataset/coco": ("COCO 1.0", 2, 26),
     "coco_dataset/coco_instances": ("COCO 1.0", 2, 3),
     "coco_dataset/coco_person_keypoints": ("COCO Keypoints 1.0", 2, 15),
