@@ -69,38 +69,76 @@ def parse_line(line: str, where: str, lineno: int) -> tuple[str, list[int]]:
     return image, values
 
 
+def _parse_list(text: str, where: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Lines of a subset list -> (image per line, label-index count per line, indices flat).
+
+    Lines are split in one pass and the indices converted by numpy; quoted names, or anything
+    that fails, go through :func:`parse_line`, which names the line at fault."""
+    if '"' not in text:
+        split = [p for p in (ln.split() for ln in text.splitlines()) if p]
+        try:
+            flat = np.array([v for p in split for v in p[1:]], dtype=str).astype(np.int64)
+        except (ValueError, OverflowError):
+            flat = None
+        if flat is not None and not (flat < 0).any():
+            counts = np.fromiter((len(p) - 1 for p in split), np.int64, len(split))
+            return [p[0] for p in split], counts, flat
+    images, counts, flat = [], [], []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            image, ids = parse_line(line, where, lineno)
+            images.append(image)
+            counts.append(len(ids))
+            flat += ids
+    return images, np.asarray(counts, dtype=np.int64), np.asarray(flat, dtype=np.int64)
+
+
+def _line_of(text: str, k: int) -> int:
+    """1-based line number of the ``k``-th non-blank line (for an error message)."""
+    seen = -1
+    for lineno, line in enumerate(text.splitlines(), 1):
+        seen += bool(line.strip())
+        if seen == k:
+            return lineno
+    return 0
+
+
 def _read_txt(source, labels_file: str) -> Dataset:
     lf = labels_file if source.exists(labels_file) else None
     classes = [s.strip() for s in source.read_text(lf).splitlines() if s.strip()] if lf else []
     images = {f[len(IMAGE_DIR) + 1:]: f for f in source.files if f.startswith(IMAGE_DIR + "/")}
-    items, tags = [], []
-    generated = False
+    parsed = []
     for rel in _txt_files(source, labels_file) if source.kind != "file" else [None]:
         where = source.display(rel)
-        subset = posixpath.splitext(rel if rel else source.name)[0]
-        pos: dict[str, int] = {}
-        for lineno, line in enumerate(source.read_text(rel).splitlines(), 1):
-            if not line.strip():
-                continue
-            image, ids = parse_line(line, where, lineno)
-            for v in ids:
-                if v >= len(classes):
-                    if lf is not None:
-                        raise FormatError(where, f"label index {v} is not in {labels_file} "
-                                                 f"({len(classes)} labels)", line=lineno)
-                    generated = True  # no label file: Datumaro's generated names
-                    classes += [f"class-{k}" for k in range(len(classes), v + 1)]
-            if image not in pos:
-                pos[image] = len(items)
-                media = images.get(image)
-                items.append({"item_id": len(items), "name": image, "subset": subset,
-                              "media": source.url_of(media) if media else image})
-            iid = pos[image]
-            for v in ids:
-                tags.append((iid, classes[v]))
-    if lf is None and not tags:
+        text = source.read_text(rel)
+        names, counts, flat = _parse_list(text, where)
+        if lf is not None and len(flat) and flat.max() >= len(classes):
+            bad = int(np.argmax(flat >= len(classes)))
+            line = _line_of(text, int(np.searchsorted(np.cumsum(counts), bad, side="right")))
+            raise FormatError(where, f"label index {int(flat[bad])} is not in {labels_file} ({len(classes)} labels)",
+                              line=line)
+        parsed.append((posixpath.splitext(rel if rel else source.name)[0], names, counts, flat))
+    generated = lf is None and any(len(f) for *_, f in parsed)
+    if generated:  # no label file: Datumaro's generated names
+        top = max(int(f.max()) for *_, f in parsed if len(f))
+        classes = [f"class-{k}" for k in range(top + 1)]
+    if lf is None and not generated:
         raise FormatError(source.display(), f"no ImageNet annotations here: no {labels_file} and no "
                                             "'<image> <label index>' line")
+    cols: dict[str, list] = {"name": [], "subset": [], "media": []}
+    tag_items, tag_labels = [], []
+    names_arr = np.asarray(classes, dtype=object)
+    for subset, names, counts, flat in parsed:
+        codes, uniq = pd.factorize(pd.Series(names, dtype=object))  # a name listed twice is one item
+        base = len(cols["name"])
+        cols["name"] += list(uniq)
+        cols["subset"] += [subset] * len(uniq)
+        cols["media"] += [source.url_of(images[n]) if n in images else n for n in uniq]
+        tag_items.append(base + np.repeat(codes, counts))
+        tag_labels.append(names_arr[flat])
+    items = pd.DataFrame({"item_id": np.arange(len(cols["name"]), dtype=np.int64), **cols})
+    tags = pd.DataFrame({"item_id": np.concatenate(tag_items) if tag_items else [],
+                         "label": np.concatenate(tag_labels) if tag_labels else []})
     ds = _dataset(items, tags, classes)
     if source.kind == "file":
         ds.media_root = source.folder
@@ -136,13 +174,15 @@ def _read_folders(source) -> Dataset:
     return ds
 
 
-def _dataset(items: list[dict], tags: list[tuple[int, str]], classes: list[str]) -> Dataset:
-    ann = None
-    if tags:
-        ann = pd.DataFrame(tags, columns=["item_id", "label"]).drop_duplicates(ignore_index=True)
+def _dataset(items, tags, classes: list[str]) -> Dataset:
+    """``items``/``tags``: DataFrames or lists of dicts / (item_id, label) pairs."""
+    ann = pd.DataFrame(tags, columns=["item_id", "label"]) if not isinstance(tags, pd.DataFrame) else tags
+    ann = ann.drop_duplicates(ignore_index=True)
+    if len(ann):
         ann.insert(0, "ann_id", np.arange(len(ann), dtype=np.int64))
         ann["type"] = "tag"
-    return Dataset(items=pd.DataFrame(items) if items else None, annotations=ann,
+    items = items if isinstance(items, pd.DataFrame) else pd.DataFrame(items)
+    return Dataset(items=items if len(items) else None, annotations=ann if len(ann) else None,
                    labels=pd.DataFrame({"name": classes, "type": "tag"}) if classes else None)
 
 
@@ -191,48 +231,45 @@ def write(ds: Dataset, sink, ctx: WriteContext) -> None:
 
 
 def _write_txt(ds, items, tags, classes, sink, ctx) -> None:
-    subsets = items["subset"].fillna("default").astype(str).to_numpy()
+    subsets = items["subset"].fillna("default").astype(str).tolist()
+    item_ids = items["item_id"].tolist()
     names, renamed = unique_file_names(items)
     ctx.report.add("items", renamed, "file name collides with another item's; written as <name>__<id>")
-    index = {n: i for i, n in enumerate(classes)}
-    bad = [int(items["item_id"].iat[i]) for i, n in enumerate(names) if '"' in n or "\n" in n]
-    ctx.report.add("items", bad, 'a name with a quote or line break cannot be an ImageNet line; item left out')
-    bad_set = set(bad)
-    for subset in pd.unique(subsets):
-        lines = []
-        for i in np.nonzero(subsets == subset)[0]:
-            if int(items["item_id"].iat[i]) in bad_set:
-                continue
-            n = names[i]
-            if len(n.split()) > 1 or n != n.strip():
-                stem, ext = posixpath.splitext(n)
-                n = f'"{stem}"{ext}'
-            ids = " ".join(str(index[lab]) for lab in tags.get(int(i), []))
-            lines.append(f"{n} {ids}\n" if ids else f"{n}\n")
-        sink.write_text(f"{subset}.txt", "".join(lines))
+    index = {n: str(i) for i, n in enumerate(classes)}
+    ok = ['"' not in n and "\n" not in n and "\r" not in n for n in names]
+    ctx.report.add("items", [i for i, k in zip(item_ids, ok, strict=True) if not k],
+                   "a name with a quote or line break cannot be an ImageNet line; item left out")
+    lines: dict[str, list[str]] = {s: [] for s in dict.fromkeys(subsets)}
+    for p, (n, subset, keep) in enumerate(zip(names, subsets, ok, strict=True)):
+        if not keep:
+            continue
+        if len(n.split()) > 1 or n != n.strip():
+            stem, ext = posixpath.splitext(n)
+            n = f'"{stem}"{ext}'
+        labs = tags.get(p)
+        lines[subset].append(f"{n} {' '.join(index[lab] for lab in labs)}\n" if labs else f"{n}\n")
+    for subset, text in lines.items():
+        sink.write_text(f"{subset}.txt", "".join(text))
     sink.write_text(LABELS_FILE, "".join(f"{c}\n" for c in classes))
     if ctx.save_images:
-        copy_media(ds, sink, [(int(items["item_id"].iat[i]), items["media"].iat[i], f"{IMAGE_DIR}/{names[i]}")
-                              for i in range(len(items)) if int(items["item_id"].iat[i]) not in bad_set],
-                   ctx.report)
+        media = items["media"].tolist()
+        copy_media(ds, sink, [(item_ids[p], media[p], f"{IMAGE_DIR}/{names[p]}") for p in range(len(names))
+                              if ok[p]], ctx.report)
 
 
 def _write_folders(ds, items, tags, sink, ctx) -> None:
     names, renamed = unique_file_names(items, given=items["name"].map(
         lambda n: posixpath.basename(str(n)) if isinstance(n, str) and n else None), flat=True)
     ctx.report.add("items", renamed, "file name collides with another item's; written as <name>__<id>")
-    sub = items["subset"].fillna("default").astype(str)
-    if sub.nunique() > 1:
+    if items["subset"].fillna("default").astype(str).nunique() > 1:
         ctx.report.add("items", items["item_id"], "ImageNet folders do not keep subsets (all items in one tree)")
     if not ctx.save_images:
         ctx.report.add("items", items["item_id"], "the ImageNet folder layout is images in label folders: "
                                                   "nothing written without save_images=True")
         return
-    copies = []
-    for i in range(len(items)):
-        iid = int(items["item_id"].iat[i])
-        for lab in tags.get(i, []) or [NO_LABEL]:
-            copies.append((iid, items["media"].iat[i], f"{lab}/{names[i]}"))
+    item_ids, media = items["item_id"].tolist(), items["media"].tolist()
+    copies = [(item_ids[p], media[p], f"{lab}/{names[p]}") for p in range(len(names))
+              for lab in tags.get(p) or [NO_LABEL]]
     copy_media(ds, sink, copies, ctx.report)
 
 
