@@ -131,3 +131,40 @@ def paint_items(ds, rows: pd.DataFrame, items: pd.DataFrame, class_ids: np.ndarr
     report.add("annotations", bad, "mask size differs from the image size, not rasterised")
     report.add("annotations", hidden, "no pixel of it left in the mask (covered by shapes painted over it in "
                                       "z_order, or smaller than a pixel)")
+
+
+def segments(ids: np.ndarray):
+    """Yield ``(value, rle, (x, y, w, h), pixel indices)`` for each value of an id map.
+
+    One stable sort of the map in column-major order gives every value's pixels already in
+    COCO RLE order, so each segment's runs come from its own pixels only (no full-image
+    comparison per segment, which made a many-segment image cost seconds)."""
+    from pycocotools import mask as mask_utils
+
+    height, width = ids.shape
+    flat = np.asarray(ids).ravel(order="F")
+    order = np.argsort(flat, kind="stable")
+    values, starts = np.unique(flat[order], return_index=True)
+    ends = np.r_[starts[1:], flat.size]
+    for v, s, e in zip(values.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        idx = order[s:e]
+        brk = np.flatnonzero(np.diff(idx) != 1)
+        run_start = np.r_[idx[0], idx[brk + 1]]
+        run_end = np.r_[idx[brk] + 1, idx[-1] + 1]
+        counts = np.empty(2 * len(run_start) + 1, dtype=np.int64)
+        counts[0] = run_start[0]
+        counts[1:-1:2] = run_end - run_start
+        counts[2:-1:2] = run_start[1:] - run_end[:-1]
+        counts[-1] = flat.size - run_end[-1]
+        rle = mask_utils.frPyObjects({"counts": counts.tolist(), "size": [height, width]}, height, width)
+        rows, cols = idx % height, idx // height
+        x0, y0 = int(cols.min()), int(rows.min())
+        box = (float(x0), float(y0), float(cols.max() + 1 - x0), float(rows.max() + 1 - y0))
+        yield int(v), {"size": [height, width], "counts": rle["counts"].decode("ascii")}, box, idx
+
+
+def bitmap(idx: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The boolean mask of column-major pixel indices ``idx``."""
+    m = np.zeros(shape[0] * shape[1], dtype=bool)
+    m[idx] = True
+    return m.reshape(shape, order="F")

@@ -104,7 +104,9 @@ def read(source, to_polygons: bool = False, **options) -> Dataset:
                 height, width = cls_map.shape
                 for u in unk:
                     unknown.setdefault(u, []).append(iid)
-                found = vc.masks_from_maps(cls_map, None, names, 0)
+                found = [{"type": "mask", "label": names[v], "mask": rle, "x": x, "y": y, "w": w, "h": h, "extra": None,
+                          "_bitmap": ss.bitmap(idx, cls_map.shape) if to_polygons else None}
+                         for v, rle, (x, y, w, h), idx in ss.segments(cls_map) if v > 0]  # -1: unknown colour
                 if to_polygons:
                     found, n_holes = vc.to_polygon_rows(found, group)
                     group += len(found)

@@ -127,19 +127,18 @@ def read(source, to_polygons: bool = False, **options) -> Dataset:
             ids = _index_png(source.read_bytes(rel), source.display(rel))
             height, width = ids.shape
             instanced = suf == SUFFIXES[1]
-            for v in np.unique(ids):
-                v = int(v)
+            for v, rle, (x, y, w, h), idx in ss.segments(ids):
                 label_id, inst = (v // 1000, v % 1000) if instanced and v >= 1000 else (v, None)
                 if label_id == bg:
                     continue
                 if label_id >= len(names):
                     unknown.setdefault(label_id, []).append(iid)
                     continue
-                m = ids == v
-                r = vc.masks_from_maps(m.astype(np.int64), None, [None, names[label_id]], 0)[0]
-                r["attributes"] = {CROWD: inst is None}
-                r["extra"] = {"instance_id": inst} if inst is not None else None
+                r = {"type": "mask", "label": names[label_id], "mask": rle, "x": x, "y": y, "w": w, "h": h,
+                     "attributes": {CROWD: inst is None},
+                     "extra": {"instance_id": inst} if inst is not None else None}
                 if to_polygons:
+                    r["_bitmap"] = ss.bitmap(idx, ids.shape)
                     polys, n_holes = vc.to_polygon_rows([r], group)
                     group += 1
                     if n_holes:

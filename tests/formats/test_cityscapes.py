@@ -11,6 +11,7 @@ from PIL import Image
 import annowidgets as aw
 from annowidgets.core import raster
 from annowidgets.core.loss import LossWarning
+from annowidgets.formats import _semseg as ss
 
 H, W = 10, 16
 NAME = "berlin/berlin_000000_000019.png"
@@ -114,6 +115,20 @@ def test_export_layout_and_round_trip(tmp_path):
     polys = aw.load(out, to_polygons=True)
     assert set(polys.annotations["type"]) == {"polygon"}
     assert polys.annotations["attributes"].map(lambda d: d["is_crowd"]).sum() == 1
+
+
+def test_segments_match_a_comparison_per_value():
+    ids = np.random.default_rng(1).integers(0, 5, (7, 9)) * 1000 + np.random.default_rng(2).integers(0, 2, (7, 9))
+    ids[3, 4] = 77
+    seen = []
+    for v, rle, (x, y, w, h), idx in ss.segments(ids):
+        m = ids == v
+        assert np.array_equal(raster.rle_decode(rle), m)
+        assert np.array_equal(ss.bitmap(idx, ids.shape), m)
+        rows, cols = np.nonzero(m)
+        assert (x, y, w, h) == (cols.min(), rows.min(), cols.max() + 1 - cols.min(), rows.max() + 1 - rows.min())
+        seen.append(v)
+    assert seen == sorted(np.unique(ids).tolist())
 
 
 def test_without_label_colors_uses_cityscapes_classes(tmp_path):
