@@ -10,7 +10,7 @@ import pandas as pd
 from ..core import raster
 from ..core.errors import FormatError
 from . import _voc_common as vc
-from ._carry import report_scores
+from ._carry import report_predictions_as_shapes
 
 LABEL_COLORS = "label_colors.txt"
 BLACK = (0, 0, 0)
@@ -95,7 +95,7 @@ def paintable_rows(ds, items: pd.DataFrame, report, where: str) -> pd.DataFrame:
     ok = np.isin(a["type"].to_numpy(), raster.RASTER_TYPES)
     for t, g in a[~ok].groupby("type"):
         report.add("annotations", g["ann_id"], f"{t} has no area to paint into a {where} mask")
-    report_scores(report, a[ok], where)
+    report_predictions_as_shapes(report, a[ok], where)
     return a[ok]
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..core.dataset import Dataset
 from ..core.errors import FormatError
-from ._carry import report_attributes, report_scores
+from ._carry import report_attributes, report_predictions_as_shapes
 from ._media import copy_media, unique_file_names
 from .registry import FormatSpec, WriteContext, register
 from .yolo_layout import is_image
@@ -215,7 +215,7 @@ def write(ds: Dataset, sink, ctx: WriteContext) -> None:
     report.add_mask("annotations", a, wrong, "ImageNet carries only tags", key="ann_id")
     a = a[~wrong]
     report_attributes(report, a, "ImageNet")
-    report_scores(report, a, "ImageNet")
+    report_predictions_as_shapes(report, a, "ImageNet")
     classes = list(dict.fromkeys(n for n in ds.labels["name"].tolist() if isinstance(n, str) and n))
     classes += [n for n in dict.fromkeys(a["label"].tolist()) if n not in set(classes)]
     pos = pd.Index(items["item_id"]).get_indexer(a["item_id"])

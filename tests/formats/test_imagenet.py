@@ -105,6 +105,19 @@ def test_folder_layout_without_images_reports_everything(tmp_path):
                for e in out.loss.entries)
 
 
+def test_predictions_and_scores_are_reported(tmp_path):
+    ds = _dataset(tmp_path)
+    a = ds.annotations.copy()
+    a.loc[0, "source"] = "prediction"
+    a.loc[0, "score"] = 0.9
+    a.loc[1, "score"] = 0.5
+    ds = aw.Dataset(items=ds.items, annotations=a, labels=ds.labels)
+    out = _export(ds, tmp_path / "x")
+    reasons = {e.reason: e.rows for e in out.loss.entries}
+    assert reasons["ImageNet cannot mark predictions: written as ordinary shapes, score and source lost"] == [0]
+    assert reasons["score has no place in ImageNet"] == [1]
+
+
 def test_malformed_line_names_file_and_line(tmp_path):
     (tmp_path / "synsets.txt").write_text("a\nb\n")
     (tmp_path / "train.txt").write_text("x.jpg 0\ny.jpg one\n")
