@@ -80,10 +80,20 @@ def labels_table(entries, implicit_background: bool) -> pd.DataFrame:
 
 
 def export_entries(ds, used_labels) -> list[tuple[str, tuple]]:
-    """(name, rgb) for writing: background first in black, every label a distinct colour."""
-    entries = vc.labelmap_from_dataset(ds, extra_names=used_labels)
-    entries[0] = (entries[0][0], BLACK, [], [])
-    return [(n, c) for n, c, _, _ in vc.fill_colors(entries)]
+    """(name, rgb) for writing: the dataset's labels (sub-labels of skeletons left out) and any
+    used only in annotations; the background first in black (a label already black, else one
+    named ``background``, else a new one, as Datumaro finds it on reading); every colour distinct."""
+    colors: dict[str, tuple | None] = {}
+    for name, color, parent in zip(ds.labels["name"].tolist(), ds.labels["color"].tolist(),
+                                   ds.labels["parent"].tolist(), strict=True):
+        if isinstance(name, str) and name and name not in colors and not (isinstance(parent, str) and parent):
+            colors[name] = vc._hex_to_rgb(color)
+    for name in used_labels:
+        if isinstance(name, str) and name and name not in colors:
+            colors[name] = None
+    entries, _, _ = with_background(list(colors.items()))
+    entries[0] = (entries[0][0], BLACK)
+    return [(n, c) for n, c, _, _ in vc.fill_colors([(n, c, [], []) for n, c in entries])]
 
 
 def paintable_rows(ds, items: pd.DataFrame, report, where: str) -> pd.DataFrame:

@@ -200,3 +200,20 @@ def test_datumaro_reads_our_export(tmp_path, oracle):
     want = sorted([r.subset, r.name.rsplit(".", 1)[0], r.label, np.flatnonzero(raster.rle_decode(r.mask)).tolist()]
                   for r in crowd.itertuples())
     assert got["masks"] == want and len(want) == 1
+
+
+@pytest.mark.fixtures
+def test_sample_round_trip_keeps_labels_and_pixels(datumaro_dir, tmp_path):
+    """The first black label ('unlabeled') is the background: no extra 'background' is made up."""
+    ds = aw.load(str(datumaro_dir / "cityscapes_dataset/dataset"))
+    out = ds.export(str(tmp_path), format="Cityscapes 1.0", archive=False, name="o", save_images=True)
+    assert not out.loss
+    back = aw.load(out)
+    assert back.labels["name"].tolist() == ds.labels["name"].tolist()
+
+    def pixels(d):
+        a = d.annotations.merge(d.items[["item_id", "name", "subset"]], on="item_id")
+        return sorted((r.subset, r.name, r.label, tuple(np.flatnonzero(raster.rle_decode(r.mask))))
+                      for r in a.itertuples())
+
+    assert pixels(back) == pixels(ds)
