@@ -84,3 +84,19 @@ def tasks_present(files: list[str]) -> set[str]:
         elif base.endswith("_GT.txt"):
             out.add("segmentation")
     return out
+
+
+def detect_gt(source: Source, gts: list[str], task: str, parse_line, confidence: float) -> float:
+    """``confidence`` when ``task`` is the only ICDAR task here and the first lines of a few
+    ground-truth files parse (``parse_line`` returns a str, the reason, when a line does not)."""
+    if not gts or tasks_present(source.files) != {task}:
+        return 0.0
+    for rel in gts[:5]:
+        try:
+            text = source.read_bytes(rel)[:4096].decode("utf-8", "replace")
+        except OSError:
+            return 0.0
+        first = next((ln for ln in text.splitlines() if ln.strip()), "")
+        if first and isinstance(parse_line(first.strip()), str):
+            return 0.0
+    return confidence

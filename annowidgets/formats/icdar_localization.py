@@ -79,18 +79,7 @@ def parse_line(line: str):
 
 
 def detect_icdar_localization(source: Source) -> float:
-    gts = _gt_files(source.files)
-    if not gts or _icdar.tasks_present(source.files) != {"localization"}:
-        return 0.0
-    for rel in gts[:5]:
-        try:
-            text = source.read_bytes(rel)[:4096].decode("utf-8", "replace")
-        except OSError:
-            return 0.0
-        first = next((ln for ln in text.splitlines() if ln.strip()), "")
-        if first and isinstance(parse_line(first.strip()), str):
-            return 0.0
-    return 0.8
+    return _icdar.detect_gt(source, _gt_files(source.files), "localization", parse_line, 0.8)
 
 
 def read_icdar_localization(source: Source, **options) -> Dataset:

@@ -78,18 +78,7 @@ def parse_line(line: str):
 
 
 def detect_icdar_segmentation(source: Source) -> float:
-    gts = _paired(source.files)
-    if not gts or _icdar.tasks_present(source.files) != {"segmentation"}:
-        return 0.0
-    for rel in gts[:5]:
-        try:
-            text = source.read_bytes(rel)[:4096].decode("utf-8", "replace")
-        except OSError:
-            return 0.0
-        first = next((ln for ln in text.splitlines() if ln.strip()), "")
-        if first and isinstance(parse_line(first.strip()), str):
-            return 0.0
-    return 0.85
+    return _icdar.detect_gt(source, _paired(source.files), "segmentation", parse_line, 0.85)
 
 
 def read_icdar_segmentation(source: Source, **options) -> Dataset:

@@ -35,25 +35,14 @@ from ..core.io import Sink, Source
 from ..core.media_types import IMAGE_EXTS
 from . import _voc_common as vc
 from ._media import copy_media
+from .cityscapes import CITYSCAPES_LABELS
 from .registry import FormatSpec, WriteContext, register
 
 LABELS_DIR, INSTANCE_DIR, SEMANTIC_DIR, SEMANTIC_RGB_DIR, IMAGES_DIR = (
     "label_2", "instance", "semantic", "semantic_rgb", "image_2")
 LABEL_COLORS = "label_colors.txt"
 #: KITTI's own classes (the class index of an instance PNG) when there is no label_colors.txt
-KITTI_LABELS = [
-    ("unlabeled", (0, 0, 0)), ("egovehicle", (0, 0, 0)), ("rectificationborder", (0, 0, 0)),
-    ("outofroi", (0, 0, 0)), ("static", (0, 0, 0)), ("dynamic", (111, 74, 0)), ("ground", (81, 0, 81)),
-    ("road", (128, 64, 128)), ("sidewalk", (244, 35, 232)), ("parking", (250, 170, 160)),
-    ("railtrack", (230, 150, 140)), ("building", (70, 70, 70)), ("wall", (102, 102, 156)),
-    ("fence", (190, 153, 153)), ("guardrail", (180, 165, 180)), ("bridge", (150, 100, 100)),
-    ("tunnel", (150, 120, 90)), ("pole", (153, 153, 153)), ("polegroup", (153, 153, 153)),
-    ("trafficlight", (250, 170, 30)), ("trafficsign", (220, 220, 0)), ("vegetation", (107, 142, 35)),
-    ("terrain", (152, 251, 152)), ("sky", (70, 130, 180)), ("person", (220, 20, 60)), ("rider", (255, 0, 0)),
-    ("car", (0, 0, 142)), ("truck", (0, 0, 70)), ("bus", (0, 60, 100)), ("caravan", (0, 0, 90)),
-    ("trailer", (0, 0, 110)), ("train", (0, 80, 100)), ("motorcycle", (0, 0, 230)), ("bicycle", (119, 11, 32)),
-    ("licenseplate", (0, 0, 142)),
-]
+KITTI_LABELS = CITYSCAPES_LABELS  # KITTI's semantic benchmark uses Cityscapes' classes and colours
 #: the 3D fields kept in extra['kitti'] and their value when a box has none (as Datumaro writes)
 FIELDS_3D = ("alpha", "height", "width", "length", "x", "y", "z", "rotation_y")
 AREA_TYPES = ("polygon", "mask", "ellipse")
