@@ -22,7 +22,7 @@ UNSUPPORTED = [
     "kitti_dataset/kitti_segmentation", "labelme_dataset", "lfw_dataset", "lfw_dataset/test",
     "market1501_dataset", "mot_dataset", "mot_dataset/mot_seq", "mots_dataset", "mots_dataset/train",
     "open_images_dataset", "open_images_dataset/v5", "open_images_dataset/v6", "vgg_face2_dataset",
-    "widerface_dataset", "widerface_dataset/WIDER_train", "widerface_dataset/WIDER_val",
+    "widerface_dataset/WIDER_train", "widerface_dataset/WIDER_val",
 ]
 
 # what the samples of formats we read load as (format, items, annotations)
@@ -38,6 +38,7 @@ SUPPORTED = {
     "voc_dataset/voc_dataset3": ("PASCAL VOC 1.1", 1, 1),
     "yolo_dataset/annotations": ("YOLO 1.1", 1, 2),
     "yolo_dataset/labels": ("YOLO 1.1", 2, 4),
+    "widerface_dataset": ("WiderFace 1.0", 3, 9),
 }
 
 

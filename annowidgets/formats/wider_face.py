@@ -1,0 +1,251 @@
+"""WiderFace 1.0 (Datumaro ``wider_face``), as CVAT exports it.
+
+Layout: ``wider_face_split/wider_face_<subset>_bbx_gt.txt``, ``labels.txt`` (one label a line;
+Datumaro's ``dataset_meta.json`` is read too) and, with images, ``WIDER_<subset>/images/
+<index>--<label>/<image>``. The annotation file lists each image as ``<index>--<label>/<image>``
+(``no_label/<image>`` for an untagged one), then the number of boxes, then a line per box::
+
+    x y w h blur expression illumination occluded pose invalid [label]
+
+(Datumaro's attribute order; ``-`` for an attribute the box does not have; the label only when
+it is not ``face``). The folder's label is the item's tag. ``occluded`` ``True``/``False`` is
+CVAT's occluded flag (our ``occluded`` column); other values (WIDER's 0/1/2 levels) stay an
+attribute. Boxes without a label are ``face`` (Datumaro leaves them unlabelled unless ``face``
+is a label). An image followed by ``0`` and WIDER's placeholder ``0 0 0 …`` line has no boxes.
+"""
+from __future__ import annotations
+
+import posixpath
+import re
+
+import numpy as np
+
+from ..core.dataset import Dataset
+from ..core.errors import FormatError
+from ..core.media_types import IMAGE_EXTS
+from ._carry import report_scores
+from ._faces import attr_text, build, empty_ann_cols, meta_labels, num, under
+from ._media import copy_media
+from .registry import FormatSpec, register
+from .yolo_common import class_list, image_size, item_names, select_rows
+
+SPLIT_DIR = "wider_face_split"
+ATTRS = ("blur", "expression", "illumination", "occluded", "pose", "invalid")
+DEFAULT_LABEL = "face"
+NO_LABEL = "no_label"
+_SUBSET = re.compile(r"^wider_face_(.+?)_(bbx_gt|filelist)$")
+
+
+def _annotation_files(source) -> dict[str, list[str]]:
+    """root -> annotation files under ``<root>/wider_face_split/`` (root '' or one folder)."""
+    out: dict[str, list[str]] = {}
+    for f in source.glob(f"{SPLIT_DIR}/*.txt", f"*/{SPLIT_DIR}/*.txt"):
+        parts = f.split("/")
+        if parts[-2].lower() == SPLIT_DIR:
+            out.setdefault("/".join(parts[:-2]), []).append(f)
+    return out
+
+
+def _is_path(line: str) -> bool:
+    return ("/" in line or "\\" in line) and "." in line  # Datumaro's rule for image lines
+
+
+def detect(source) -> float:
+    for files in _annotation_files(source).values():
+        for f in files:
+            for line in source.read_bytes(f).decode("utf-8", "replace").splitlines():
+                if line.strip():
+                    if _is_path(line.strip()):
+                        return 0.9
+                    break
+    return 0.0
+
+
+def _parse(text: str, where: str):
+    """(images [(path, line)], box lines [(image index, line number, tokens)]) of one file."""
+    lines = text.splitlines()
+    images: list[tuple[str, int]] = []
+    boxes: list[tuple[int, int, list[str]]] = []
+    i, n = 0, len(lines)
+    while i < n:
+        line = lines[i].strip()
+        if not line:
+            i += 1
+            continue
+        if not _is_path(line):
+            raise FormatError(where, f"expected an image path (<folder>/<image>), got {line[:60]!r}", line=i + 1)
+        images.append((line.replace("\\", "/"), i + 1))
+        i += 1
+        if i >= n or not lines[i].strip() or _is_path(lines[i].strip()):
+            continue
+        try:
+            count = int(lines[i].strip())
+        except ValueError:
+            raise FormatError(where, f"expected the number of boxes of {line!r} or the next image path, got "
+                                     f"{lines[i].strip()[:60]!r}", line=i + 1) from None
+        if count < 0:
+            raise FormatError(where, f"negative number of boxes {count}", line=i + 1)
+        i += 1
+        if count == 0 and i < n and lines[i].strip() and not _is_path(lines[i].strip()):
+            i += 1  # WIDER's placeholder box line of an image without faces
+            continue
+        for k in range(count):
+            if i + k >= n or _is_path(lines[i + k].strip()) or not lines[i + k].strip():
+                raise FormatError(where, f"{line!r} announces {count} boxes, found {k}", line=i + k + 1)
+            toks = lines[i + k].split()
+            if len(toks) not in (4, 5, 10, 11):
+                raise FormatError(where, f"expected 'x y w h [{' '.join(ATTRS)}] [label]' (4, 5, 10 or 11 "
+                                         f"fields), got {len(toks)}", line=i + k + 1)
+            boxes.append((len(images) - 1, i + k + 1, toks))
+        i += count
+    return images, boxes
+
+
+def _coords(boxes, where: str) -> np.ndarray:
+    try:
+        return np.array([t[:4] for _, _, t in boxes], dtype=float).reshape(-1, 4)
+    except ValueError:
+        for _, ln, t in boxes:
+            try:
+                [float(v) for v in t[:4]]
+            except ValueError:
+                raise FormatError(where, f"x y w h must be numbers, got {' '.join(t[:4])!r}", line=ln) from None
+        raise
+
+
+def _labels_file(source, root: str) -> list[str] | None:
+    names = meta_labels(source, root)
+    if names is not None:
+        return names
+    rel = under(root, "labels.txt")
+    if source.exists(rel):
+        return [s.strip() for s in source.read_text(rel).splitlines() if s.strip()]
+    return None
+
+
+def read(source, **options) -> Dataset:
+    roots = _annotation_files(source)
+    if not roots:
+        raise FormatError(source.display(), f"no WiderFace annotations here: expected {SPLIT_DIR}/"
+                                            "wider_face_<subset>_bbx_gt.txt")
+    items, anns, labels = [], [], []
+    for root, files in sorted(roots.items()):
+        labels += [n for n in (_labels_file(source, root) or []) if n not in labels]
+        for f in sorted(files):
+            stem = posixpath.splitext(posixpath.basename(f))[0]
+            m = _SUBSET.match(stem)
+            subset = m.group(1) if m else stem
+            where = source.display(f)
+            images, boxes = _parse(source.read_text(f), where)
+            base = len(items)
+            for path, _ in images:
+                folder, _, rest = path.partition("/")
+                tag = None
+                if rest:
+                    tag = folder.split("--", 1)[1] if "--" in folder else folder
+                    if folder == NO_LABEL or not tag:
+                        tag = None
+                name = rest or path
+                img = under(root, f"WIDER_{subset}/images/{path}")
+                size = image_size(source, img) if source.exists(img) else None
+                iid = len(items)
+                items.append({"item_id": iid, "name": name, "subset": subset, "frame": iid,
+                              "media": source.url_of(img) if source.exists(img) else None,
+                              "width": size[0] if size else None, "height": size[1] if size else None})
+                if tag is not None:
+                    anns.append({"item_id": iid, "label": tag, "type": "tag", **empty_ann_cols()})
+            xywh = _coords(boxes, where)
+            for (img_idx, _, toks), (x, y, w, h) in zip(boxes, xywh.tolist(), strict=True):
+                attrs, occluded = {}, False
+                if len(toks) >= 10:
+                    for a, v in zip(ATTRS, toks[4:10], strict=True):
+                        if v == "-":
+                            continue
+                        if a == "occluded" and v in ("True", "False"):
+                            occluded = v == "True"
+                        else:
+                            attrs[a] = v
+                label = toks[-1] if len(toks) in (5, 11) else DEFAULT_LABEL
+                anns.append({"item_id": base + img_idx, "label": label, "type": "bbox", "x": x, "y": y,
+                             "w": w, "h": h, "occluded": occluded, "attributes": attrs})
+    return build(items, anns, labels, None, source)
+
+
+def write(ds, sink, ctx) -> None:
+    a = select_rows(ds, ctx)
+    kind = a["type"].to_numpy()
+    ctx.report.add_mask("annotations", a, ~np.isin(kind, ("bbox", "tag")), "WiderFace carries only boxes and tags",
+                        key="ann_id")
+    boxes = a[kind == "bbox"]
+    tags = a[kind == "tag"]
+    ctx.report.add_mask("annotations", boxes, (boxes["rotation"].fillna(0) != 0).to_numpy(),
+                        "WiderFace has no rotation: written unrotated", key="ann_id")
+    other_attrs = boxes["attributes"].map(lambda d: isinstance(d, dict) and bool(set(d) - set(ATTRS))).to_numpy(bool)
+    ctx.report.add_mask("annotations", boxes, other_attrs,
+                        f"WiderFace boxes carry only the attributes {', '.join(ATTRS)}", key="ann_id")
+    report_scores(ctx.report, boxes, "WiderFace")
+    spaced = boxes["label"].fillna("").str.contains(r"\s", regex=True).to_numpy(bool)
+    ctx.report.add_mask("annotations", boxes, spaced, "a label with spaces cannot end a WiderFace box line: "
+                                                      "spaces written as '_'", key="ann_id")
+    labels = class_list(ds)
+    for lab in [*tags["label"].tolist(), *boxes["label"].tolist()]:
+        if lab and lab not in labels:
+            labels.append(lab)
+    if (boxes["label"].fillna("") == "").any() and DEFAULT_LABEL not in labels:
+        labels.append(DEFAULT_LABEL)
+    index = {n: i for i, n in enumerate(labels)}
+
+    items = ds.items
+    names = item_names(items).map(lambda n: n if posixpath.splitext(n)[1].lower() in IMAGE_EXTS else n + ".jpg")
+    subsets = items["subset"].fillna("default").astype(str).replace("", "default").tolist()
+    ids = items["item_id"].tolist()
+    first_tag: dict = {}
+    more_tags = []
+    for aid, iid, lab in zip(tags["ann_id"].tolist(), tags["item_id"].tolist(), tags["label"].tolist(), strict=True):
+        if iid in first_tag:
+            if first_tag[iid] != lab:
+                more_tags.append(aid)
+        else:
+            first_tag[iid] = lab
+    ctx.report.add("annotations", more_tags, "WiderFace keeps one tag per image (its folder): later tags dropped")
+    by_item: dict = {}
+    for row in zip(boxes["item_id"].tolist(), boxes["label"].fillna("").tolist(), boxes["occluded"].tolist(),
+                   boxes["attributes"].tolist(), num(boxes["x"]), num(boxes["y"]), num(boxes["w"]), num(boxes["h"]),
+                   strict=True):
+        by_item.setdefault(row[0], []).append(row[1:])
+    out: dict[str, list[str]] = {}
+    copies = []
+    for iid, name, subset, media in zip(ids, names.tolist(), subsets, items["media"].tolist(), strict=True):
+        tag = first_tag.get(iid)
+        folder = f"{index[tag]}--{tag}" if tag is not None else NO_LABEL
+        path = f"{folder}/{name}"
+        lines = out.setdefault(subset, [])
+        lines.append(path)
+        rows = by_item.get(iid, [])
+        if rows:
+            lines.append(str(len(rows)))
+        for label, occluded, attrs, x, y, w, h in rows:
+            attrs = attrs if isinstance(attrs, dict) else {}
+            vals = []
+            for name_ in ATTRS:
+                if name_ in attrs and attrs[name_] is not None:
+                    vals.append(re.sub(r"\s+", "_", attr_text(attrs[name_])) or "-")
+                elif name_ == "occluded":
+                    vals.append("True" if occluded else "False")
+                else:
+                    vals.append("-")
+            tail = [] if label in ("", DEFAULT_LABEL) else [re.sub(r"\s+", "_", label)]
+            lines.append(" ".join([x, y, w, h, *vals, *tail]))
+        copies.append((iid, media, f"WIDER_{subset}/images/{path}"))
+    sink.write_text("labels.txt", "\n".join(labels))
+    for subset, lines in out.items():
+        sink.write_text(f"{SPLIT_DIR}/wider_face_{subset}_bbx_gt.txt", "\n".join(lines) + "\n")
+    if ctx.save_images:
+        copy_media(ds, sink, copies, ctx.report)
+
+
+register(FormatSpec(
+    name="WiderFace 1.0", aliases=("wider_face", "widerface"),
+    read=read, write=write, detect=detect, shapes=("bbox", "tag"), family="cvat",
+    description="WIDER Face: wider_face_split/wider_face_<subset>_bbx_gt.txt, WIDER_<subset>/images/<n>--<label>/",
+))
