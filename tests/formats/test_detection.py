@@ -20,7 +20,7 @@ UNSUPPORTED = [
     "icdar_dataset/text_segmentation", "icdar_dataset/word_recognition", "imagenet_dataset",
     "imagenet_txt_dataset", "imagenet_txt_dataset/basic", "kitti_dataset", "kitti_dataset/kitti_detection",
     "kitti_dataset/kitti_segmentation", "labelme_dataset", "lfw_dataset", "lfw_dataset/test",
-    "market1501_dataset", "mot_dataset", "mot_dataset/mot_seq", "mots_dataset", "mots_dataset/train",
+    "mot_dataset", "mot_dataset/mot_seq", "mots_dataset", "mots_dataset/train",
     "open_images_dataset", "open_images_dataset/v5", "open_images_dataset/v6",
     "widerface_dataset/WIDER_train", "widerface_dataset/WIDER_val",
 ]
@@ -40,6 +40,7 @@ SUPPORTED = {
     "yolo_dataset/labels": ("YOLO 1.1", 2, 4),
     "widerface_dataset": ("WiderFace 1.0", 3, 9),
     "vgg_face2_dataset": ("VGGFace2 1.0", 4, 8),
+    "market1501_dataset": ("Market-1501 1.0", 3, 3),
 }
 
 
