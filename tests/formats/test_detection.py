@@ -19,7 +19,7 @@ UNSUPPORTED = [
     "datumaro_dataset/legacy", "icdar_dataset", "icdar_dataset/text_localization",
     "icdar_dataset/text_segmentation", "icdar_dataset/word_recognition", "imagenet_dataset",
     "imagenet_txt_dataset", "imagenet_txt_dataset/basic", "kitti_dataset", "kitti_dataset/kitti_detection",
-    "kitti_dataset/kitti_segmentation", "labelme_dataset", "lfw_dataset", "lfw_dataset/test",
+    "kitti_dataset/kitti_segmentation", "labelme_dataset",
     "mot_dataset", "mot_dataset/mot_seq", "mots_dataset", "mots_dataset/train",
     "open_images_dataset", "open_images_dataset/v5", "open_images_dataset/v6",
     "widerface_dataset/WIDER_train", "widerface_dataset/WIDER_val",
@@ -41,6 +41,8 @@ SUPPORTED = {
     "widerface_dataset": ("WiderFace 1.0", 3, 9),
     "vgg_face2_dataset": ("VGGFace2 1.0", 4, 8),
     "market1501_dataset": ("Market-1501 1.0", 3, 3),
+    "lfw_dataset": ("LFW 1.0", 3, 6),
+    "lfw_dataset/test": ("LFW 1.0", 3, 6),
 }
 
 
