@@ -15,6 +15,16 @@ def test_readme_schema_table_is_the_schema():
     assert block == schema.markdown(), "regenerate the README table from schema.markdown()"
 
 
+def test_readme_formats_table_is_the_registry():
+    import annowidgets as aw
+    from annowidgets.formats import registry
+
+    aw.formats()  # loads every format module
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- formats:start.*?-->\n(.*)<!-- formats:end -->", text, re.S).group(1)
+    assert block == registry.markdown(), "regenerate the README table from registry.markdown()"
+
+
 def test_readme_commands_exist():
     text = (ROOT / "README.md").read_text()
     for cmd in re.findall(r"^\./dev (\w+)", text, re.M):

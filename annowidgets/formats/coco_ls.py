@@ -151,13 +151,13 @@ def detect_brush(source: Source) -> float:
 
 register(FormatSpec(
     name="COCO", aliases=("label studio coco", "ls_coco"), read=read, write=write, detect=detect, shapes=SHAPES
-    + ("skeleton",), family="label-studio",
+    + ("skeleton",), family="label_studio",
     description="Label Studio's COCO: result.json at the root (+ images/ with COCO_WITH_IMAGES); categories from 0"))
 register(FormatSpec(
     name="COCO_WITH_IMAGES", aliases=("coco with images",), read=read, write=write_with_images, detect=None,
-    shapes=SHAPES + ("skeleton",), family="label-studio",
+    shapes=SHAPES + ("skeleton",), family="label_studio",
     description="Label Studio's COCO with the images copied into images/ (file_name images/<name>)"))
 register(FormatSpec(
     name="BRUSH_TO_COCO", aliases=("brush to coco",), read=read_brush, write=None, detect=detect_brush,
-    shapes=("polygon", "bbox"), family="label-studio",
+    shapes=("polygon", "bbox"), family="label_studio",
     description="Label Studio's brush -> COCO (result_coco.json); import only"))

@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 import posixpath
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,7 @@ class FormatSpec:
 _FORMATS: dict[str, FormatSpec] = {}
 _BY_KEY: dict[str, FormatSpec] = {}
 _loaded = False
+_ORIGIN: dict[str, tuple[str, int]] = {}  # format name -> (registering module, registration number)
 
 
 def normalize(name: str) -> str:
@@ -87,6 +89,7 @@ def register(spec: FormatSpec) -> FormatSpec:
             raise ValueError(f"format name {n!r} is taken by {other.name!r}")
         _BY_KEY[key] = spec
     _FORMATS[spec.name] = spec
+    _ORIGIN.setdefault(spec.name, (sys._getframe(1).f_globals.get("__name__", ""), len(_ORIGIN)))
     return spec
 
 
@@ -102,8 +105,9 @@ def _load_all() -> None:
 
 
 def all_formats() -> list[FormatSpec]:
+    """Every format, in module-name order (then as each module registers them), whatever was imported first."""
     _load_all()
-    return list(_FORMATS.values())
+    return sorted(_FORMATS.values(), key=lambda s: _ORIGIN.get(s.name, ("~", 0)))
 
 
 def get(name: str | FormatSpec) -> FormatSpec:
@@ -129,6 +133,16 @@ def table() -> pd.DataFrame:
     ]
     return pd.DataFrame(rows, columns=["name", "aliases", "import", "export", "shapes", "media", "family",
                                        "description"])
+
+
+def markdown() -> str:
+    """The README's formats table, made from the registry so the two cannot drift apart."""
+    tool = {"cvat": "CVAT", "label_studio": "Label Studio"}
+    lines = ["| format | as in | import | export | carries | what it is |", "|---|---|---|---|---|---|"]
+    for s in all_formats():
+        lines.append(f"| {s.name} | {tool.get(s.family, s.family)} | {'✔' if s.can_import else '–'} | "
+                     f"{'✔' if s.can_export else '–'} | {', '.join(s.shapes)} | {s.description.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
 
 
 # -- CVAT's default archive name ---------------------------------------------------------

@@ -945,6 +945,6 @@ def detect_ls_voc(source: Source) -> float:
 
 register(FormatSpec(
     name="Label Studio VOC", aliases=("ls_voc", "label_studio_voc", "VOC (Label Studio)"), read=read_voc,
-    write=write_ls_voc, detect=detect_ls_voc, shapes=("bbox",), family="label-studio",
+    write=write_ls_voc, detect=detect_ls_voc, shapes=("bbox",), family="label_studio",
     description="Label Studio's Pascal VOC: Annotations/<image>.xml + images/, whole-pixel boxes",
 ))

@@ -158,11 +158,13 @@ def decode_polygons(lines: Lines, sel: np.ndarray, W: np.ndarray, H: np.ndarray)
 
 # -- pose (box + K keypoints) ---------------------------------------------------------------------
 def keypoint_block(parents: Rows, children: pd.DataFrame, slot: np.ndarray, k: int, dims: int = 3,
-                   visible_only: bool = False) -> np.ndarray:
+                   visible_only: bool = False, report=None) -> np.ndarray:
     """(N, k*dims) normalised keypoints of each parent row; missing slots stay 0 0 0.
 
     ``children`` are point rows with ``parent_id`` in ``parents.a.ann_id``; ``slot`` is each
     child's keypoint index. Visibility: outside -> 0 (written ``0 0 0``), occluded -> 1, else 2.
+    With ``report``, children of written parents that get no place (no coordinates, or a
+    second point in a slot already taken) are named in it.
     """
     n = len(parents.a)
     out = np.zeros((n, k, 3))
@@ -177,6 +179,15 @@ def keypoint_block(parents: Rows, children: pd.DataFrame, slot: np.ndarray, k: i
         out_ = children["outside"].to_numpy(dtype=bool)
         if visible_only:
             vis[:] = 2.0
+        if report is not None:
+            taken = ok.copy()
+            taken[ok] = ~pd.Series(list(zip(prow[ok], slot[ok], strict=True))).duplicated(keep="last").to_numpy()
+            coordless = (prow >= 0) & (slot >= 0) & (slot < k) & np.isnan(xy).any(axis=1) & ~out_
+            report.add_mask("annotations", children, coordless, "keypoint without coordinates: nothing to write "
+                            "in its slot", key="ann_id")
+            report.add_mask("annotations", children, ok & ~taken, "a second point in a slot its skeleton "
+                            "already fills: a pose line has one x y v per slot (the last one is written)",
+                            key="ann_id")
         pr, sl = prow[ok], slot[ok]
         out[pr, sl, 0] = np.where(out_[ok], 0.0, xy[ok, 0] / parents.W[pr])
         out[pr, sl, 1] = np.where(out_[ok], 0.0, xy[ok, 1] / parents.H[pr])

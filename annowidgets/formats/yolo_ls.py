@@ -91,7 +91,7 @@ def _writer(obb: bool, images: bool):
             ctx.report.add_mask("annotations", ch, (slot >= 0) & ch["outside"].to_numpy(dtype=bool),
                                 "absent (outside) keypoint: written as 0 0 0, which reads back as no point",
                                 key="ann_id")
-            kp = codecs.keypoint_block(rows, ch, slot, len(kps), visible_only=True)
+            kp = codecs.keypoint_block(rows, ch, slot, len(kps), visible_only=True, report=ctx.report)
             box = rows.a
             vals = np.stack([(box["x"] + box["w"] / 2) / rows.W, (box["y"] + box["h"] / 2) / rows.H,
                              box["w"] / rows.W, box["h"] / rows.H], axis=1)
@@ -228,7 +228,7 @@ for _name, _obb, _img in (("YOLO", False, False), ("YOLO_WITH_IMAGES", False, Tr
     register(FormatSpec(
         name=_name, aliases=(), read=_read(_obb), write=_writer(_obb, _img),
         detect=_detect(_obb) if not _img else None,
-        shapes=("bbox",) if _obb else ("bbox", "polygon", "points"), family="label-studio",
+        shapes=("bbox",) if _obb else ("bbox", "polygon", "points"), family="label_studio",
         description=_DOC + (" (oriented boxes: 4 corners)" if _obb else " (boxes, polygons, keypoints)")
         + (", with images" if _img else ""),
     ))

@@ -55,7 +55,7 @@ def write(ds, sink, ctx) -> None:
         slot_of = {(s, n): j for s, names in sk.items() for j, n in enumerate(names)}
         slot = np.array([slot_of.get((pl, n), -1) for pl, n in zip(plabel, ch["label"].tolist(), strict=True)],
                         dtype=np.int64)
-        kp = codecs.keypoint_block(rows, ch, slot, k)
+        kp = codecs.keypoint_block(rows, ch, slot, k, report=ctx.report)
         box = _boxes(rows, ch)
         vals = np.stack([(box[0] + box[2] / 2) / rows.W, (box[1] + box[3] / 2) / rows.H,
                          box[2] / rows.W, box[3] / rows.H], axis=1)

@@ -12,15 +12,13 @@ from annowidgets.core.errors import UnknownFormatError
 
 pytestmark = pytest.mark.fixtures
 
-# formats we do not read: MOT/KITTI/WIDER Face/VGGFace2/LFW/... keep images in sub-folders beside
-# their own annotation files; LabelMe 3.0 has Annotations/*.xml with an <annotation> root like VOC
+# formats we do not read: KITTI/MOTS/... keep images in sub-folders beside their own annotation
+# files; WIDER_<subset>/ alone is a WiderFace image folder without its wider_face_split/
 UNSUPPORTED = [
-    "camvid_dataset", "cityscapes_dataset", "cityscapes_dataset/dataset", "datumaro_dataset",
-    "datumaro_dataset/legacy", "icdar_dataset", "icdar_dataset/text_localization",
+    "camvid_dataset", "cityscapes_dataset", "cityscapes_dataset/dataset", "icdar_dataset", "icdar_dataset/text_localization",
     "icdar_dataset/text_segmentation", "icdar_dataset/word_recognition", "imagenet_dataset",
     "imagenet_txt_dataset", "imagenet_txt_dataset/basic", "kitti_dataset", "kitti_dataset/kitti_detection",
-    "kitti_dataset/kitti_segmentation", "labelme_dataset",
-    "mot_dataset", "mot_dataset/mot_seq", "mots_dataset", "mots_dataset/train",
+    "kitti_dataset/kitti_segmentation", "mots_dataset", "mots_dataset/train",
     "open_images_dataset", "open_images_dataset/v5", "open_images_dataset/v6",
     "widerface_dataset/WIDER_train", "widerface_dataset/WIDER_val",
 ]
@@ -33,6 +31,11 @@ SUPPORTED = {
     "coco_dataset/coco_roboflow": ("COCO 1.0", 2, 3),
     "cvat_dataset/for_images": ("CVAT for images 1.1", 8, 16),
     "cvat_dataset/for_video": ("CVAT for video 1.1", 4, 7),
+    "labelme_dataset": ("LabelMe 3.0", 1, 7),  # Annotations/*.xml with <annotation> like VOC, told apart
+    "mot_dataset": ("MOT 1.1", 2, 2),
+    "mot_dataset/mot_seq": ("MOT 1.1", 1, 1),
+    "datumaro_dataset": ("Datumaro 1.0", 4, 7),
+    "datumaro_dataset/legacy": ("Datumaro 1.0", 4, 7),
     "voc_dataset/voc_dataset1": ("PASCAL VOC 1.1", 2, 15),
     "voc_dataset/voc_dataset2": ("PASCAL VOC 1.1", 5, 4),
     "voc_dataset/voc_dataset3": ("PASCAL VOC 1.1", 1, 1),

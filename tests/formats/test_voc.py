@@ -295,12 +295,10 @@ def test_detection_needs_voc_structure_not_any_annotation_xml(tmp_path, datumaro
     (tmp_path / "plain/in/ImageSets/Main").mkdir(parents=True)
     (tmp_path / "plain/in/ImageSets/Main/train.txt").write_text("x\n")
     assert aw.load(no_layout).info["format"] == "PASCAL VOC 1.1"
-    # LabelMe 3.0: Annotations/*.xml with an <annotation> root, polygons and <imagesize>
+    # LabelMe 3.0: Annotations/*.xml with an <annotation> root, polygons and <imagesize>: not VOC
     for d, images in (("lm", "Images"), ("lm_ls", "images"), ("lm_voc", "JPEGImages")):
         path = _tree(tmp_path / d, _LABELME)
         (tmp_path / d / "in" / images).mkdir()
         (tmp_path / d / "in" / images / "x.png").write_bytes(b"")
-        with pytest.raises(aw.UnknownFormatError, match="no reader recognises"):
-            aw.load(path)
-    with pytest.raises(aw.UnknownFormatError, match=str(datumaro_dir / "labelme_dataset")):
-        aw.load(str(datumaro_dir / "labelme_dataset"))
+        assert aw.load(path).info["format"] == "LabelMe 3.0"
+    assert aw.load(str(datumaro_dir / "labelme_dataset")).info["format"] == "LabelMe 3.0"

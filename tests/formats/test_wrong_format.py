@@ -49,7 +49,7 @@ READS = {
     "VOC folder": {"PASCAL VOC 1.1", "Label Studio VOC", "Segmentation mask 1.1"},
     "VOC xml": {"PASCAL VOC 1.1", "Label Studio VOC", "Segmentation mask 1.1"},
     "YOLO folder": {"YOLO 1.1", "Ultralytics YOLO Classification 1.0"},  # told to, the folders read as classes
-    "MOT folder": {"Ultralytics YOLO Classification 1.0"},
+    "MOT folder": {"MOT 1.1", "Ultralytics YOLO Classification 1.0"},
 }
 
 

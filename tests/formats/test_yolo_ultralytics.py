@@ -129,6 +129,20 @@ def test_pose_round_trip_with_padding(tmp_path):
     assert back.labels.loc[back.labels["parent"] == "hand", "name"].tolist() == ["l", "r"]
 
 
+def test_pose_names_points_it_has_no_place_for(tmp_path):
+    ds = _pose_dataset()
+    a = ds.annotations
+    a.at[2, "points"] = None  # "eye" without coordinates (and not outside)
+    extra = a.iloc[[3]].assign(ann_id=7, x=44.0, y=44.0, points=[[44.0, 44.0]])  # a second "ear"
+    ds.annotations = pd.concat([a, extra], ignore_index=True)
+    out = export(ds, tmp_path, POSE)
+    reasons = {e.reason.split(":")[0]: list(e.rows) for e in out.loss.entries}
+    assert reasons == {"keypoint without coordinates": [2], "a second point in a slot its skeleton already fills": [3]}
+    line = (tmp_path / "out/labels/train/a.txt").read_text().split()
+    assert line[5 + 3:5 + 6] == ["0", "0", "0"]  # the eye slot stays empty
+    assert [float(v) * s for v, s in zip(line[11:13], (640, 480), strict=True)] == pytest.approx([44, 44])
+
+
 def test_pose_wrong_field_count(tmp_path):
     export(_pose_dataset(), tmp_path, POSE)
     (tmp_path / "out/labels/train/a.txt").write_text("0 0.5 0.5 0.2 0.2 0.1 0.1 2\n")
