@@ -7,7 +7,8 @@ with images, ``<subset>/images/<person>/<person>_<NNNN>.jpg``. Tab-separated lin
   ``<person1> <n1> <person2> <n2>`` (a mismatched pair; ``-`` for an image without a person),
   ``<person>/<image id>`` or ``<image id>`` (an image in no pair); a number ``n`` names
   ``<person>_<n:04d>``; a two-field line is LFW's header and is skipped;
-- ``landmarks.txt``: ``<person>/<image>`` then the point coordinates;
+- ``landmarks.txt``: ``<person>/<image>`` then the point coordinates (Datumaro writes just
+  ``<image>``: the points then get the image's person from ``pairs.txt``);
 - ``people.txt``: ``<person> <image count>`` (a one-field header line is skipped).
 
 We read each image's person as a tag whose attributes ``positive_pairs`` / ``negative_pairs``
@@ -174,6 +175,7 @@ def read(source, **options) -> Dataset:
                 anns.append({"item_id": iid, "label": person, "type": "tag", "attributes": attrs, **empty_ann_cols()})
         for item_id, person, pts in points:
             xs, ys = pts[0::2], pts[1::2]
+            person = person or items.person[item_id] or ""  # Datumaro writes <image>.jpg without the person
             anns.append({"item_id": index[item_id], "label": person, "type": "points", "points": pts,
                          "x": min(xs), "y": min(ys), "w": max(xs) - min(xs), "h": max(ys) - min(ys)})
     return build(rows, anns, labels, None, source)
