@@ -68,8 +68,8 @@ def _table(source, rel: str, cols: list[str]) -> tuple[pd.DataFrame, np.ndarray,
     """The CSV as strings, its numbers (NaN where empty) and whether each row has all of them."""
     where = source.display(rel)
     try:
-        df = pd.read_csv(io.BytesIO(source.read_bytes(rel)), dtype=str, keep_default_na=False,
-                         encoding="utf-8-sig")
+        df = pd.read_csv(io.BytesIO(source.read_bytes(rel)), dtype={"NAME_ID": str}, keep_default_na=False,
+                         na_values=[""], encoding="utf-8-sig", skipinitialspace=True)
     except pd.errors.ParserError as exc:
         m = re.search(r"line (\d+)", str(exc))
         raise FormatError(where, f"expected {len(cols)} comma-separated fields ({exc})",
@@ -81,12 +81,18 @@ def _table(source, rel: str, cols: list[str]) -> tuple[pd.DataFrame, np.ndarray,
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise FormatError(where, f"header lacks {', '.join(missing)}: expected {','.join(cols)}", line=1)
-    txt = df[cols[1:]].apply(lambda s: s.str.strip())
-    vals = txt.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-    bad = np.isnan(vals) & (txt != "").to_numpy()
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise FormatError(where, f"{cols[1 + c]} must be a number, got {txt.iat[r, c]!r}", line=int(r) + 2)
+    vals = np.empty((len(df), len(cols) - 1), dtype=float)
+    for k, c in enumerate(cols[1:]):  # numbers parsed by the CSV reader; a column with text is not float
+        col = df[c]
+        if col.dtype.kind not in "fi":
+            txt = col.astype(str).str.strip()
+            col = pd.to_numeric(txt, errors="coerce")
+            bad = (col.isna() & df[c].notna() & (txt != "")).to_numpy()
+            if bad.any():
+                r = int(np.argmax(bad))
+                raise FormatError(where, f"{c} must be a number, got {txt.iat[r]!r}", line=r + 2)
+        vals[:, k] = col.to_numpy(dtype=float, na_value=np.nan)
+    df["NAME_ID"] = df["NAME_ID"].fillna("")
     empty = (df["NAME_ID"].str.strip() == "").to_numpy()
     if empty.any():
         raise FormatError(where, "NAME_ID is empty", line=int(np.argmax(empty)) + 2)
@@ -222,6 +228,8 @@ def write(ds, sink, ctx) -> None:
     copies = []
     bxy = dict(zip(boxes.index.tolist(), zip(*(num(boxes[c]) for c in "xywh"), strict=True), strict=True)) \
         if len(boxes) else {}
+    flat = num(np.asarray(points["points"].tolist(), dtype=float).reshape(-1)) if len(points) else []
+    pxy = {iid: flat[10 * k:10 * k + 10] for k, iid in enumerate(points.index.tolist())}
     for iid, name, subset, media in zip(items["item_id"].tolist(), names, subsets, items["media"].tolist(),
                                         strict=True):
         stem, ext = posixpath.splitext(name)
@@ -233,8 +241,8 @@ def write(ds, sink, ctx) -> None:
         lm = lm_rows.setdefault(subset, [])
         if iid in bxy:
             bb_rows.setdefault(subset, []).append(",".join([_csv(name_id), *bxy[iid]]))
-        if iid in points.index:
-            lm.append(",".join([_csv(name_id), *num(points.at[iid, "points"])]))
+        if iid in pxy:
+            lm.append(",".join([_csv(name_id), *pxy[iid]]))
         elif iid in tagged or iid not in bxy:
             lm.append(_csv(name_id) + "," * 10)  # the identity as a tag, or an image without annotations
         copies.append((iid, media, f"{subset}/{name_id}{ext}"))
