@@ -34,12 +34,13 @@ def meta_labels(source: Source, root: str) -> list[str] | None:
 
 
 def num(values) -> list[str]:
-    """Shortest exact text of each number: ``2`` for 2.0, ``2.5`` for 2.5 (repr precision)."""
-    out = []
-    for v in np.asarray(values, dtype=float).tolist():
-        s = repr(v)
-        out.append(s[:-2] if s.endswith(".0") else s)
-    return out
+    """Shortest exact text of each number: ``2`` for 2.0, ``2.5`` for 2.5 (repr precision),
+    converted by numpy for the whole column at once."""
+    arr = np.asarray(values, dtype=float).reshape(-1)
+    out = arr.astype(str)
+    whole = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < 1e15)
+    out[whole] = arr[whole].astype(np.int64).astype(str)
+    return out.tolist()
 
 
 def under(prefix: str, rel: str) -> str:
@@ -51,13 +52,18 @@ def empty_ann_cols() -> dict:
 
 
 def build(items: list[dict], anns: list[dict], labels: list[str], label_types: dict[str, str] | None,
-          source: Source, label_extra: dict[str, dict] | None = None) -> Dataset:
-    """A Dataset of ``items`` and ``anns`` rows (``item_id`` set), labels in first-seen order."""
-    names = list(dict.fromkeys([*labels, *(a["label"] for a in anns if a.get("label"))]))
+          source: Source, label_extra: dict[str, dict] | None = None,
+          frames: list[pd.DataFrame] | None = None) -> Dataset:
+    """A Dataset of ``items`` and ``anns`` rows (``item_id`` set; more rows as DataFrames in
+    ``frames``), labels in first-seen order."""
+    parts = [pd.DataFrame(anns)] if anns else []
+    parts += [f for f in frames or [] if len(f)]
+    ann = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0] if parts else None
+    used = ann["label"].dropna().tolist() if ann is not None else []
+    names = list(dict.fromkeys([*labels, *(n for n in used if n)]))
     label_types = label_types or {}
     lab = pd.DataFrame({"name": names, "type": [label_types.get(n, "any") for n in names],
                         "extra": [(label_extra or {}).get(n) for n in names]}) if names else None
-    ann = pd.DataFrame(anns) if anns else None
     if ann is not None:
         ann.insert(0, "ann_id", np.arange(len(ann), dtype=np.int64))
     ds = Dataset(items=pd.DataFrame(items) if items else None, annotations=ann, labels=lab)

@@ -15,10 +15,12 @@ is a label). An image followed by ``0`` and WIDER's placeholder ``0 0 0 …`` li
 """
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 
 import numpy as np
+import pandas as pd
 
 from ..core.dataset import Dataset
 from ..core.errors import FormatError
@@ -123,12 +125,33 @@ def _labels_file(source, root: str) -> list[str] | None:
     return None
 
 
+def _box_frame(boxes, xywh: np.ndarray, base: int) -> pd.DataFrame:
+    """The box rows of one file as columns (one dict per box only for its attributes)."""
+    toks = [t for _, _, t in boxes]
+    attrs, occluded = [], np.zeros(len(toks), dtype=bool)
+    for k, t in enumerate(toks):
+        if len(t) < 10:
+            attrs.append({})
+            continue
+        d = {a: v for a, v in zip(ATTRS, t[4:10], strict=True) if v != "-"}
+        occ = d.get("occluded")
+        if occ == "True" or occ == "False":
+            occluded[k] = occ == "True"
+            del d["occluded"]
+        attrs.append(d)
+    return pd.DataFrame({
+        "item_id": np.fromiter((base + i for i, _, _ in boxes), dtype=np.int64, count=len(boxes)),
+        "label": [t[-1] if len(t) in (5, 11) else DEFAULT_LABEL for t in toks], "type": "bbox",
+        "x": xywh[:, 0], "y": xywh[:, 1], "w": xywh[:, 2], "h": xywh[:, 3], "occluded": occluded,
+        "attributes": attrs})
+
+
 def read(source, **options) -> Dataset:
     roots = _annotation_files(source)
     if not roots:
         raise FormatError(source.display(), f"no WiderFace annotations here: expected {SPLIT_DIR}/"
                                             "wider_face_<subset>_bbx_gt.txt")
-    items, anns, labels = [], [], []
+    items, anns, labels, frames = [], [], [], []
     for root, files in sorted(roots.items()):
         labels += [n for n in (_labels_file(source, root) or []) if n not in labels]
         for f in sorted(files):
@@ -154,21 +177,41 @@ def read(source, **options) -> Dataset:
                               "width": size[0] if size else None, "height": size[1] if size else None})
                 if tag is not None:
                     anns.append({"item_id": iid, "label": tag, "type": "tag", **empty_ann_cols()})
-            xywh = _coords(boxes, where)
-            for (img_idx, _, toks), (x, y, w, h) in zip(boxes, xywh.tolist(), strict=True):
-                attrs, occluded = {}, False
-                if len(toks) >= 10:
-                    for a, v in zip(ATTRS, toks[4:10], strict=True):
-                        if v == "-":
-                            continue
-                        if a == "occluded" and v in ("True", "False"):
-                            occluded = v == "True"
-                        else:
-                            attrs[a] = v
-                label = toks[-1] if len(toks) in (5, 11) else DEFAULT_LABEL
-                anns.append({"item_id": base + img_idx, "label": label, "type": "bbox", "x": x, "y": y,
-                             "w": w, "h": h, "occluded": occluded, "attributes": attrs})
-    return build(items, anns, labels, None, source)
+            frames.append(_box_frame(boxes, _coords(boxes, where), base))
+    return build(items, anns, labels, None, source, frames=frames)
+
+
+def _token(v) -> str:
+    """An attribute value or label as one field of a box line: whitespace becomes '_'."""
+    try:
+        return _token_of(v)
+    except TypeError:  # unhashable (a list): not cached
+        return "_".join(attr_text(v).split()) or "-"
+
+
+@functools.lru_cache(maxsize=4096, typed=True)  # the few values of a column repeat on every box
+def _token_of(v) -> str:
+    return "_".join(attr_text(v).split()) or "-"
+
+
+def _folder_label(label: str) -> str:
+    return "_".join(label.replace("/", " ").replace("\\", " ").split()) or "_"
+
+
+def _box_lines(boxes: pd.DataFrame) -> list[str]:
+    """``x y w h blur expression illumination occluded pose invalid [label]`` per box, built
+    column by column (one list per field, not one Python object per value and field)."""
+    attrs = [d if isinstance(d, dict) else {} for d in boxes["attributes"].tolist()]
+    cols = [num(boxes[c]) for c in "xywh"]
+    for name in ATTRS:
+        if name == "occluded":
+            cols.append([_token(d["occluded"]) if d.get("occluded") is not None else ("True" if o else "False")
+                         for d, o in zip(attrs, boxes["occluded"].tolist(), strict=True)])
+        else:
+            cols.append([_token(d[name]) if d.get(name) is not None else "-" for d in attrs])
+    lines = [" ".join(f) for f in zip(*cols, strict=True)]
+    labels = boxes["label"].fillna("").tolist()
+    return [ln if lab in ("", DEFAULT_LABEL) else f"{ln} {_token(lab)}" for ln, lab in zip(lines, labels, strict=True)]
 
 
 def write(ds, sink, ctx) -> None:
@@ -208,34 +251,24 @@ def write(ds, sink, ctx) -> None:
         else:
             first_tag[iid] = lab
     ctx.report.add("annotations", more_tags, "WiderFace keeps one tag per image (its folder): later tags dropped")
+    odd = [aid for aid, iid, lab in zip(tags["ann_id"].tolist(), tags["item_id"].tolist(), tags["label"].tolist(),
+                                        strict=True) if first_tag.get(iid) == lab and _folder_label(lab) != lab]
+    ctx.report.add("annotations", odd, "a WiderFace tag is a folder name: '/', '\\' and spaces written as '_'")
     by_item: dict = {}
-    for row in zip(boxes["item_id"].tolist(), boxes["label"].fillna("").tolist(), boxes["occluded"].tolist(),
-                   boxes["attributes"].tolist(), num(boxes["x"]), num(boxes["y"]), num(boxes["w"]), num(boxes["h"]),
-                   strict=True):
-        by_item.setdefault(row[0], []).append(row[1:])
+    for iid, line in zip(boxes["item_id"].tolist(), _box_lines(boxes), strict=True):
+        by_item.setdefault(iid, []).append(line)
     out: dict[str, list[str]] = {}
     copies = []
     for iid, name, subset, media in zip(ids, names.tolist(), subsets, items["media"].tolist(), strict=True):
         tag = first_tag.get(iid)
-        folder = f"{index[tag]}--{tag}" if tag is not None else NO_LABEL
+        folder = f"{index[tag]}--{_folder_label(tag)}" if tag is not None else NO_LABEL
         path = f"{folder}/{name}"
         lines = out.setdefault(subset, [])
         lines.append(path)
         rows = by_item.get(iid, [])
         if rows:
             lines.append(str(len(rows)))
-        for label, occluded, attrs, x, y, w, h in rows:
-            attrs = attrs if isinstance(attrs, dict) else {}
-            vals = []
-            for name_ in ATTRS:
-                if name_ in attrs and attrs[name_] is not None:
-                    vals.append(re.sub(r"\s+", "_", attr_text(attrs[name_])) or "-")
-                elif name_ == "occluded":
-                    vals.append("True" if occluded else "False")
-                else:
-                    vals.append("-")
-            tail = [] if label in ("", DEFAULT_LABEL) else [re.sub(r"\s+", "_", label)]
-            lines.append(" ".join([x, y, w, h, *vals, *tail]))
+        lines += rows
         copies.append((iid, media, f"WIDER_{subset}/images/{path}"))
     sink.write_text("labels.txt", "\n".join(labels))
     for subset, lines in out.items():
