@@ -265,6 +265,8 @@ def write(ds, sink, ctx) -> None:
             out["lm"].append("\t".join([f"{folder}/{stem}{ext}" if folder else f"{stem}{ext}", *num(pts)]))
         sub = f"{subset}/{IMAGES}/{person}" if person else f"{subset}/{IMAGES}"
         copies.append((iid, media, f"{sub}/{stem}{ext}"))
+    if not per:  # no images: empty files still say what this is
+        per["default"] = {"pos": [], "neg": [], "single": [], "lm": [], "count": {}, "paired": set()}
     for subset, out in per.items():
         single = [f"{p}/{s}" if p else s for p, s in out["single"] if (p, s) not in out["paired"]]
         sink.write_text(f"{subset}/{ANN_DIR}/{PAIRS}", "".join(f"{ln}\n" for ln in out["pos"] + out["neg"] + single))

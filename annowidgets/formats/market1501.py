@@ -174,6 +174,8 @@ def write(ds, sink, ctx) -> None:
         copies.append((iid, media, rel))
     ctx.report.add("items", renamed, "Market-1501 names an image by its fields; a name starting with a digit "
                                      "cannot follow them, so it is replaced")
+    if not lines:  # no images: an empty list still says what this is
+        sink.write_text(f"{LIST}default.txt", "")
     for subset, rows in lines.items():
         sink.write_text(f"{LIST}{subset}.txt", "\n".join(rows) + "\n")
     if ctx.save_images:

@@ -246,6 +246,8 @@ def write(ds, sink, ctx) -> None:
         elif iid in tagged or iid not in bxy:
             lm.append(_csv(name_id) + "," * 10)  # the identity as a tag, or an image without annotations
         copies.append((iid, media, f"{subset}/{name_id}{ext}"))
+    if not lm_rows and not bb_rows:  # no images: the header alone says what this is
+        lm_rows["default"] = []
     for subset, rows in lm_rows.items():
         sink.write_text(f"{ANN_DIR}/{LM}{subset}.csv", "\n".join([",".join(LM_COLS), *rows]) + "\n")
     for subset, rows in bb_rows.items():

@@ -53,14 +53,18 @@ def _is_path(line: str) -> bool:
 
 
 def detect(source) -> float:
+    best = 0.0
     for files in _annotation_files(source).values():
         for f in files:
-            for line in source.read_bytes(f).decode("utf-8", "replace").splitlines():
+            text = source.read_bytes(f).decode("utf-8", "replace")
+            for line in text.splitlines():
                 if line.strip():
                     if _is_path(line.strip()):
                         return 0.9
                     break
-    return 0.0
+            if not text.strip() and _SUBSET.match(posixpath.splitext(posixpath.basename(f))[0]):
+                best = 0.5  # our own export of a dataset without images
+    return best
 
 
 def _parse(text: str, where: str):
@@ -271,6 +275,8 @@ def write(ds, sink, ctx) -> None:
         lines += rows
         copies.append((iid, media, f"WIDER_{subset}/images/{path}"))
     sink.write_text("labels.txt", "\n".join(labels))
+    if not out:  # no images: an empty file still says what this is, and loads as an empty dataset
+        sink.write_text(f"{SPLIT_DIR}/wider_face_default_bbx_gt.txt", "")
     for subset, lines in out.items():
         sink.write_text(f"{SPLIT_DIR}/wider_face_{subset}_bbx_gt.txt", "\n".join(lines) + "\n")
     if ctx.save_images:
