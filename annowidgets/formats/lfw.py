@@ -14,7 +14,7 @@ with images, ``<subset>/images/<person>/<person>_<NNNN>.jpg``. Tab-separated lin
 We read each image's person as a tag whose attributes ``positive_pairs`` / ``negative_pairs``
 list the images it is paired with (``<person>/<person>_<NNNN>``, Datumaro's form; on the first
 image of each pair, as in the file), and each landmark line as a ``points`` shape labelled with
-the person. Item names are ``<image id>.jpg`` (the image's own extension when it is there).
+its folder (we write the points' own label there, else the image's person). Item names are ``<image id>.jpg`` (the image's own extension when it is there).
 """
 from __future__ import annotations
 
@@ -218,11 +218,13 @@ def write(ds, sink, ctx) -> None:
     ctx.report.add_mask("annotations", tags, other, f"LFW tags carry only the attributes {POS} and {NEG}",
                         key="ann_id")
     points = a[kind == "points"]
+    hidden = points["outside"].fillna(False).astype(bool).to_numpy()
+    ctx.report.add_mask("annotations", points, hidden, "LFW has no invisible landmarks: outside points not written",
+                        key="ann_id")
+    points = points[~hidden]
+    ctx.report.add_mask("annotations", points, points["parent_id"].notna().to_numpy(),
+                        "LFW has no skeletons: the point is written as landmarks of its own", key="ann_id")
     person_of = dict(zip(tags["item_id"].tolist(), tags["label"].tolist(), strict=True))
-    clash = [aid for aid, iid, lab in zip(points["ann_id"].tolist(), points["item_id"].tolist(),
-                                          points["label"].fillna("").tolist(), strict=True)
-             if iid in person_of and lab and lab != person_of[iid]]
-    ctx.report.add("annotations", clash, "LFW labels landmarks with the image's person: written under the person")
     report_scores(ctx.report, points, "LFW")
     report_scores(ctx.report, tags, "LFW")
 
@@ -261,7 +263,7 @@ def write(ds, sink, ctx) -> None:
         else:
             out["single"].append((None, stem))
         for lab, pts in pts_of.get(iid, []):
-            folder = person or lab
+            folder = lab or person  # the folder labels the points (the person when they have no label)
             out["lm"].append("\t".join([f"{folder}/{stem}{ext}" if folder else f"{stem}{ext}", *num(pts)]))
         sub = f"{subset}/{IMAGES}/{person}" if person else f"{subset}/{IMAGES}"
         copies.append((iid, media, f"{sub}/{stem}{ext}"))

@@ -130,7 +130,7 @@ def _bool(v) -> bool:
 def write(ds, sink, ctx) -> None:
     a = select_rows(ds, ctx)
     mine = ((a["type"] == "tag") & (a["label"] == TAG)).to_numpy()
-    ctx.report.add_mask("annotations", a, ~mine, f"Market-1501 carries only the item attributes of the {TAG!r} tag",
+    ctx.report.add_mask("annotations", a, ~mine, f"Market-1501 carries only its {TAG!r} tag (the fields of the file name)",
                         key="ann_id")
     tags = a[mine]
     dup = tags.duplicated("item_id").to_numpy()

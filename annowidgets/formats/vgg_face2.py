@@ -187,6 +187,13 @@ def write(ds, sink, ctx) -> None:
     ctx.report.add_mask("annotations", a, ~ok & (kind != "points"),
                         "VGGFace2 carries only one box, 5 landmarks and an identity per image", key="ann_id")
     a = a[ok]
+    pts = (a["type"] == "points").to_numpy()
+    hidden = pts & a["outside"].fillna(False).astype(bool).to_numpy()
+    ctx.report.add_mask("annotations", a, hidden, "VGGFace2 has no invisible landmarks: outside points not written",
+                        key="ann_id")
+    a = a[~hidden]
+    ctx.report.add_mask("annotations", a, (a["type"] == "points").to_numpy() & a["parent_id"].notna().to_numpy(),
+                        "VGGFace2 has no skeletons: the point is written as landmarks of its own", key="ann_id")
     first = ~a.duplicated(["item_id", "type"]).to_numpy()
     tag = (a["type"] == "tag").to_numpy()
     ctx.report.add_mask("annotations", a, ~first & ~tag, "VGGFace2 keeps one box and one set of landmarks per image",

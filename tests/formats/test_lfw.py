@@ -124,18 +124,29 @@ def test_loss_report_names_what_lfw_cannot_carry(tmp_path):
         {"ann_id": 12, "item_id": 1, "type": "points", "label": "Bob", "points": [1.0, 1.0], "x": 1, "y": 1,
          "w": 0, "h": 0, "score": 0.3},
         {"ann_id": 13, "item_id": 3, "type": "tag", "label": "Bob", "attributes": {"glasses": "yes"}},
+        {"ann_id": 14, "item_id": 3, "type": "skeleton", "label": "pose", "x": 0, "y": 0, "w": 9, "h": 9},
+        {"ann_id": 15, "item_id": 3, "type": "points", "label": "nose", "points": [3.0, 4.0], "x": 3, "y": 4,
+         "w": 0, "h": 0, "parent_id": 14},
+        {"ann_id": 16, "item_id": 3, "type": "points", "label": "ear", "points": [5.0, 4.0], "x": 5, "y": 4,
+         "w": 0, "h": 0, "parent_id": 14, "outside": True},
     ])
     keep = ds.annotations[ds.annotations["ann_id"] != 3]
     ds = aw.Dataset(items=ds.items, annotations=pd.concat([keep, extra], ignore_index=True), labels=ds.labels)
     with pytest.warns(LossWarning):
         out = ds.export(str(tmp_path / "y"), format=FMT, archive=False, name="out")
     assert {e.reason: e.rows for e in out.loss.entries} == {
-        "LFW carries only tags (the person) and landmark points": [10],
+        "LFW carries only tags (the person) and landmark points": [10, 14],
         "LFW holds one person (tag) per image": [11],
         "LFW tags carry only the attributes positive_pairs and negative_pairs": [13],
-        "LFW labels landmarks with the image's person: written under the person": [12],
+        "LFW has no invisible landmarks: outside points not written": [16],
+        "LFW has no skeletons: the point is written as landmarks of its own": [15],
         "scores are not carried by LFW": [12],
     }
+    back = aw.load(str(out), format=FMT)
+    pts = back.annotations.merge(back.items[["item_id", "name"]], on="item_id")
+    pts = pts[pts["type"] == "points"].set_index("label")
+    # landmarks are filed under their own label: Bob's on Ann's image and the nose stay theirs
+    assert pts.loc["Bob", "name"] == "Ann_0002.jpg" and pts.loc["nose", "name"] == "Bob_0002.jpg"
 
 
 @pytest.mark.parametrize("name, text, line, message", [

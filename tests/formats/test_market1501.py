@@ -118,7 +118,7 @@ def test_loss_report_names_what_market1501_cannot_carry(tmp_path):
     with pytest.warns(LossWarning):
         out = ds.export(str(tmp_path / "y"), format=FMT, archive=False, name="out")
     assert {e.reason: e.rows for e in out.loss.entries} == {
-        "Market-1501 carries only the item attributes of the 'market-1501' tag": [10, 11],
+        "Market-1501 carries only its 'market-1501' tag (the fields of the file name)": [10, 11],
         "Market-1501 holds one 'market-1501' tag per image": [12],
         "Market-1501 file names carry only person_id, camera_id, track_id, frame_id, bbox_id, query": [13],
     }

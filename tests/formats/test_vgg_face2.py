@@ -127,6 +127,11 @@ def test_loss_report_names_what_vgg_face2_cannot_carry(tmp_path):
         {"ann_id": 14, "item_id": 2, "type": "points", "label": "n009", "points": PTS[1], "score": 0.4,
          "attributes": {"q": 1}, "x": 1, "y": 2, "w": 2, "h": 2},
         {"ann_id": 15, "item_id": 3, "type": "tag", "label": "n004"},
+        {"ann_id": 16, "item_id": 4, "type": "points", "label": "n004", "points": PTS[0], "outside": True,
+         "x": 10, "y": 12, "w": 10, "h": 12},
+        {"ann_id": 17, "item_id": 4, "type": "skeleton", "label": "face", "x": 0, "y": 0, "w": 30, "h": 30},
+        {"ann_id": 18, "item_id": 4, "type": "points", "label": "n004", "points": PTS[1], "parent_id": 17,
+         "x": 1, "y": 2, "w": 2, "h": 2},
     ])
     ds = aw.Dataset(items=ds.items, annotations=pd.concat([ds.annotations, extra], ignore_index=True),
                     labels=ds.labels)
@@ -135,7 +140,9 @@ def test_loss_report_names_what_vgg_face2_cannot_carry(tmp_path):
     lost = {e.reason: e.rows for e in out.loss.entries}
     assert lost == {
         "VGGFace2 landmarks are exactly 5 points": [11],
-        "VGGFace2 carries only one box, 5 landmarks and an identity per image": [12],
+        "VGGFace2 carries only one box, 5 landmarks and an identity per image": [12, 17],
+        "VGGFace2 has no invisible landmarks: outside points not written": [16],
+        "VGGFace2 has no skeletons: the point is written as landmarks of its own": [18],
         "VGGFace2 keeps one box and one set of landmarks per image": [10],
         "VGGFace2 keeps one tag (identity) per image": [15],
         "VGGFace2 has no separate tag on an image with landmarks (the landmarks carry its identity)": [13],
