@@ -15,12 +15,9 @@ pytestmark = pytest.mark.fixtures
 # formats we do not read: KITTI/MOTS/... keep images in sub-folders beside their own annotation
 # files; WIDER_<subset>/ alone is a WiderFace image folder without its wider_face_split/
 UNSUPPORTED = [
-    "camvid_dataset", "cityscapes_dataset", "cityscapes_dataset/dataset", "icdar_dataset", "icdar_dataset/text_localization",
-    "icdar_dataset/text_segmentation", "icdar_dataset/word_recognition", "imagenet_dataset",
-    "imagenet_txt_dataset", "imagenet_txt_dataset/basic", "kitti_dataset", "kitti_dataset/kitti_detection",
-    "kitti_dataset/kitti_segmentation", "mots_dataset", "mots_dataset/train",
-    "open_images_dataset", "open_images_dataset/v5", "open_images_dataset/v6",
-    "widerface_dataset/WIDER_train", "widerface_dataset/WIDER_val",
+    "camvid_dataset", "cityscapes_dataset", "cityscapes_dataset/dataset", "icdar_dataset", "imagenet_dataset",
+    "imagenet_txt_dataset", "imagenet_txt_dataset/basic", "kitti_dataset", "mots_dataset", "mots_dataset/train",
+    "open_images_dataset", "widerface_dataset/WIDER_train", "widerface_dataset/WIDER_val",
 ]
 
 # what the samples of formats we read load as (format, items, annotations)
@@ -29,6 +26,13 @@ SUPPORTED = {
     "coco_dataset/coco_instances": ("COCO 1.0", 2, 3),
     "coco_dataset/coco_person_keypoints": ("COCO Keypoints 1.0", 2, 15),
     "coco_dataset/coco_roboflow": ("COCO 1.0", 2, 3),
+    "icdar_dataset/text_localization": ("ICDAR Localization 1.0", 2, 3),
+    "icdar_dataset/text_segmentation": ("ICDAR Segmentation 1.0", 1, 3),
+    "icdar_dataset/word_recognition": ("ICDAR Recognition 1.0", 2, 2),
+    "kitti_dataset/kitti_detection": ("KITTI 1.0", 2, 5),
+    "kitti_dataset/kitti_segmentation": ("KITTI 1.0", 2, 6),
+    "open_images_dataset/v5": ("Open Images V6 1.0", 2, 0),
+    "open_images_dataset/v6": ("Open Images V6 1.0", 4, 7),
     "cvat_dataset/for_images": ("CVAT for images 1.1", 8, 16),
     "cvat_dataset/for_video": ("CVAT for video 1.1", 4, 7),
     "labelme_dataset": ("LabelMe 3.0", 1, 7),  # Annotations/*.xml with <annotation> like VOC, told apart
