@@ -71,6 +71,26 @@ def build(items: list[dict], anns: list[dict], labels: list[str], label_types: d
     return ds
 
 
+class Unique:
+    """Keeps image ids unique (case-insensitively) within a group: a repeat gets ``__<item_id>``
+    (two items named ``a.jpg`` and ``a.png`` share the id ``a`` in these formats)."""
+
+    def __init__(self) -> None:
+        self.seen: set = set()
+        self.renamed: list = []
+
+    def __call__(self, group, stem: str, item_id) -> str:
+        if (group, stem.lower()) in self.seen:
+            stem = f"{stem}__{item_id}"
+            self.renamed.append(item_id)
+        self.seen.add((group, stem.lower()))
+        return stem
+
+    def report(self, report, fmt: str) -> None:
+        report.add("items", self.renamed, f"{fmt} names images by id and another image has this one: "
+                                          "written as <id>__<item_id>")
+
+
 def attr_text(v) -> str:
     """An attribute value as the text files hold it (bools as True/False, floats without .0)."""
     if isinstance(v, bool | np.bool_):

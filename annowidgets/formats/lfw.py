@@ -27,7 +27,7 @@ from ..core.dataset import Dataset
 from ..core.errors import FormatError
 from ..core.media_types import IMAGE_EXTS
 from ._carry import report_scores
-from ._faces import build, empty_ann_cols, meta_labels, num, under
+from ._faces import Unique, build, empty_ann_cols, meta_labels, num, under
 from ._media import copy_media
 from .registry import FormatSpec, register
 from .yolo_common import class_list, image_size, item_names, select_rows
@@ -240,12 +240,14 @@ def write(ds, sink, ctx) -> None:
         pts_of.setdefault(iid, []).append((lab, pts))
     per: dict[str, dict[str, list]] = {}
     copies = []
+    unique = Unique()
     for iid, name, subset, media in zip(items["item_id"].tolist(), names, subsets, items["media"].tolist(),
                                         strict=True):
         out = per.setdefault(subset, {"pos": [], "neg": [], "single": [], "lm": [], "count": {}, "paired": set()})
         stem, ext = posixpath.splitext(name)
         if ext.lower() not in IMAGE_EXTS:
             stem, ext = name, ".jpg"
+        stem = unique(subset, stem, iid)
         person = person_of.get(iid)
         attrs = attrs_of.get(iid) if isinstance(attrs_of.get(iid), dict) else {}
         if person:
@@ -267,6 +269,7 @@ def write(ds, sink, ctx) -> None:
             out["lm"].append("\t".join([f"{folder}/{stem}{ext}" if folder else f"{stem}{ext}", *num(pts)]))
         sub = f"{subset}/{IMAGES}/{person}" if person else f"{subset}/{IMAGES}"
         copies.append((iid, media, f"{sub}/{stem}{ext}"))
+    unique.report(ctx.report, "LFW")
     if not per:  # no images: empty files still say what this is
         per["default"] = {"pos": [], "neg": [], "single": [], "lm": [], "count": {}, "paired": set()}
     for subset, out in per.items():

@@ -144,7 +144,7 @@ def write(ds, sink, ctx) -> None:
     names = item_names(items).tolist()
     subsets = items["subset"].fillna("default").astype(str).replace("", "default").tolist()
     used: dict[tuple, int] = {}
-    renamed, lines, copies = [], {}, []
+    renamed, same, lines, copies, taken = [], [], {}, [], set()
     for iid, name, subset, media in zip(items["item_id"].tolist(), names, subsets, items["media"].tolist(),
                                         strict=True):
         base = posixpath.basename(name)
@@ -170,10 +170,16 @@ def write(ds, sink, ctx) -> None:
             if _bool(attrs.get("query", False)):
                 folder = QUERY
         rel = f"{folder}/{stem}{ext}"
+        if rel.lower() in taken:
+            same.append(iid)
+            continue
+        taken.add(rel.lower())
         lines.setdefault(subset, []).append(rel)
         copies.append((iid, media, rel))
     ctx.report.add("items", renamed, "Market-1501 names an image by its fields; a name starting with a digit "
                                      "cannot follow them, so it is replaced")
+    ctx.report.add("items", same, "Market-1501 names an image by its fields and name: another image has the same "
+                                  "file name, this one is not written")
     if not lines:  # no images: an empty list still says what this is
         sink.write_text(f"{LIST}default.txt", "")
     for subset, rows in lines.items():

@@ -26,7 +26,7 @@ from ..core.dataset import Dataset
 from ..core.errors import FormatError
 from ..core.media_types import IMAGE_EXTS
 from ._carry import report_attributes, report_scores
-from ._faces import build, meta_labels, num, under
+from ._faces import Unique, build, meta_labels, num, under
 from ._media import copy_media
 from .registry import FormatSpec, register
 from .yolo_common import class_list, image_size, item_names, select_rows
@@ -237,6 +237,7 @@ def write(ds, sink, ctx) -> None:
         if len(boxes) else {}
     flat = num(np.asarray(points["points"].tolist(), dtype=float).reshape(-1)) if len(points) else []
     pxy = {iid: flat[10 * k:10 * k + 10] for k, iid in enumerate(points.index.tolist())}
+    unique = Unique()
     for iid, name, subset, media in zip(items["item_id"].tolist(), names, subsets, items["media"].tolist(),
                                         strict=True):
         stem, ext = posixpath.splitext(name)
@@ -244,7 +245,7 @@ def write(ds, sink, ctx) -> None:
             stem, ext = name, ".jpg"
         label = ident.get(iid) or NO_LABEL
         parts = stem.split("/")
-        name_id = stem if len(parts) > 1 and parts[0] == label else f"{label}/{stem}"
+        name_id = unique(subset, stem if len(parts) > 1 and parts[0] == label else f"{label}/{stem}", iid)
         lm = lm_rows.setdefault(subset, [])
         if iid in bxy:
             bb_rows.setdefault(subset, []).append(",".join([_csv(name_id), *bxy[iid]]))
@@ -253,6 +254,7 @@ def write(ds, sink, ctx) -> None:
         elif iid in tagged or iid not in bxy:
             lm.append(_csv(name_id) + "," * 10)  # the identity as a tag, or an image without annotations
         copies.append((iid, media, f"{subset}/{name_id}{ext}"))
+    unique.report(ctx.report, "VGGFace2")
     if not lm_rows and not bb_rows:  # no images: the header alone says what this is
         lm_rows["default"] = []
     for subset, rows in lm_rows.items():

@@ -26,7 +26,7 @@ from ..core.dataset import Dataset
 from ..core.errors import FormatError
 from ..core.media_types import IMAGE_EXTS
 from ._carry import report_scores
-from ._faces import attr_text, build, empty_ann_cols, meta_labels, num, under
+from ._faces import Unique, attr_text, build, empty_ann_cols, meta_labels, num, under
 from ._media import copy_media
 from .registry import FormatSpec, register
 from .yolo_common import class_list, image_size, item_names, select_rows
@@ -263,10 +263,12 @@ def write(ds, sink, ctx) -> None:
         by_item.setdefault(iid, []).append(line)
     out: dict[str, list[str]] = {}
     copies = []
+    unique = Unique()
     for iid, name, subset, media in zip(ids, names.tolist(), subsets, items["media"].tolist(), strict=True):
         tag = first_tag.get(iid)
         folder = f"{index[tag]}--{_folder_label(tag)}" if tag is not None else NO_LABEL
-        path = f"{folder}/{name}"
+        stem, ext = posixpath.splitext(name)
+        path = f"{folder}/{unique(subset, stem, iid)}{ext}"
         lines = out.setdefault(subset, [])
         lines.append(path)
         rows = by_item.get(iid, [])
@@ -274,6 +276,7 @@ def write(ds, sink, ctx) -> None:
             lines.append(str(len(rows)))
         lines += rows
         copies.append((iid, media, f"WIDER_{subset}/images/{path}"))
+    unique.report(ctx.report, "WiderFace")
     sink.write_text("labels.txt", "\n".join(labels))
     if not out:  # no images: an empty file still says what this is, and loads as an empty dataset
         sink.write_text(f"{SPLIT_DIR}/wider_face_default_bbx_gt.txt", "")
