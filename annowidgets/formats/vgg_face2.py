@@ -11,7 +11,8 @@ The item name is the whole ``NAME_ID`` plus the image extension (``n000001/0001_
 every identity has a ``0001_01``, so the folder is what tells them apart. One box, one set
 of landmarks and one identity per image (the format has room for no more; the rest is
 reported). A label's class name (``labels.txt``'s second column) is kept in the labels
-table's ``extra['class_name']``.
+table's ``extra['class_name']``. ``aw.load(..., strip_label_folder=True)`` names items as
+CVAT's task import does, without the folder (``0001_01.jpg``), where that stays unique.
 """
 from __future__ import annotations
 
@@ -174,7 +175,23 @@ def read(source, **options) -> Dataset:
                     elif kind == "lm" and lab is not None:
                         anns.append({"item_id": iid, "label": lab, "type": "tag", "x": np.nan, "y": np.nan,
                                      "w": np.nan, "h": np.nan})
+    if options.get("strip_label_folder"):
+        _strip_label_folder(items)
     return build(items, anns, labels, None, source, label_extra)
+
+
+def _strip_label_folder(items: list[dict]) -> None:
+    """Names without the NAME_ID's first folder, as CVAT's task import renames them (so that
+    ``n000001/0001_01`` meets the task's frame ``0001_01``); a name another image of the subset
+    then has too keeps its folder."""
+    short = [it["name"].split("/", 1)[-1] for it in items]
+    seen: dict = {}
+    for it, s in zip(items, short, strict=True):
+        key = (it["subset"], s.lower())
+        seen[key] = seen.get(key, 0) + 1
+    for it, s in zip(items, short, strict=True):
+        if seen[(it["subset"], s.lower())] == 1:
+            it["name"] = s
 
 
 def write(ds, sink, ctx) -> None:

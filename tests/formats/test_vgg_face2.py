@@ -116,6 +116,18 @@ def test_names_get_their_identity_folder(tmp_path):
     assert sorted(again.items["name"]) == ["n7/a.jpg", "no_label/b.jpg"]  # stable from then on
 
 
+def test_names_without_the_label_folder_as_cvat_task_import(tmp_path):
+    root = tmp_path / "v" / "bb_landmark"
+    root.mkdir(parents=True)
+    (root / "loose_bb_train.csv").write_text("NAME_ID,X,Y,W,H\nn1/0001_01,1,2,3,4\nn2/0001_01,1,2,3,4\n"
+                                             "n2/0002_01,5,6,7,8\n")
+    ds = aw.load(str(tmp_path / "v"), format=FMT, strip_label_folder=True)
+    # 0001_01 is an image of both identities: those keep the folder that tells them apart
+    assert ds.items["name"].tolist() == ["n1/0001_01.jpg", "n2/0001_01.jpg", "0002_01.jpg"]
+    assert ds.annotations["label"].tolist() == ["n1", "n2", "n2"]
+    assert aw.load(str(tmp_path / "v"), format=FMT).items["name"].tolist()[2] == "n2/0002_01.jpg"
+
+
 def test_loss_report_names_what_vgg_face2_cannot_carry(tmp_path):
     ds = _faces(tmp_path)
     extra = pd.DataFrame([
