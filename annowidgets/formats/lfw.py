@@ -182,11 +182,12 @@ def read(source, **options) -> Dataset:
 
 
 def _refs(v) -> list[str]:
-    """A pair list as CVAT or we hold it: a list, or text with the refs separated by commas/spaces."""
+    """A pair list as CVAT or we hold it: a list, or text with the refs separated by commas/spaces
+    (also a Python list's text, ``['a/a_0001', 'b/b_0002']``)."""
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return []
     if isinstance(v, str):
-        return [s for s in re.split(r"[,\s]+", v) if s]
+        return re.findall(r"[^\s,\[\]'\"]+", v)
     return [str(s) for s in v]
 
 

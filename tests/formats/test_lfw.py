@@ -110,10 +110,12 @@ def test_pairs_as_cvat_text_attributes(tmp_path):
     """A CVAT text attribute holds the list as text: refs separated by commas or spaces."""
     items = [{"item_id": 0, "name": "Di_0003.jpg"}, {"item_id": 1, "name": "Di_0007.jpg"}]
     ann = pd.DataFrame([{"ann_id": 0, "item_id": 0, "type": "tag", "label": "Di",
-                         "attributes": {"positive_pairs": "Di/Di_0007, Di_0009"}},
+                         "attributes": {"positive_pairs": "Di/Di_0007, Di_0009",
+                                        "negative_pairs": "['Ed/Ed_0001', 'Fay/Fay_0012']"}},
                         {"ann_id": 1, "item_id": 1, "type": "tag", "label": "Di"}])
     _export(aw.Dataset(items=items, annotations=ann), tmp_path)
-    assert (tmp_path / "out/default/annotations/pairs.txt").read_text() == "Di\t3\t7\nDi\t3\t9\n"
+    assert (tmp_path / "out/default/annotations/pairs.txt").read_text() == \
+        "Di\t3\t7\nDi\t3\t9\nDi\t3\tEd\t1\nDi\t3\tFay\t12\n"
 
 
 def test_loss_report_names_what_lfw_cannot_carry(tmp_path):
