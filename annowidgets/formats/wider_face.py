@@ -231,6 +231,10 @@ def write(ds, sink, ctx) -> None:
     ctx.report.add_mask("annotations", boxes, other_attrs,
                         f"WiderFace boxes carry only the attributes {', '.join(ATTRS)}", key="ann_id")
     report_scores(ctx.report, boxes, "WiderFace")
+    level = boxes["attributes"].map(lambda d: isinstance(d, dict) and d.get("occluded") is not None).to_numpy(bool)
+    ctx.report.add_mask("annotations", boxes, level & boxes["occluded"].to_numpy(bool),
+                        "WiderFace has one occluded field: the occluded attribute is written, not the flag",
+                        key="ann_id")
     spaced = boxes["label"].fillna("").str.contains(r"\s", regex=True).to_numpy(bool)
     ctx.report.add_mask("annotations", boxes, spaced, "a label with spaces cannot end a WiderFace box line: "
                                                       "spaces written as '_'", key="ann_id")

@@ -121,6 +121,8 @@ def test_loss_report_names_what_wider_face_cannot_carry(tmp_path):
         {"ann_id": 10, "item_id": 0, "type": "polygon", "label": "face", "points": [0, 0, 5, 0, 5, 5]},
         {"ann_id": 11, "item_id": 0, "type": "tag", "label": "Handshaking"},
         {"ann_id": 14, "item_id": 2, "type": "tag", "label": "street/left side"},
+        {"ann_id": 15, "item_id": 2, "type": "bbox", "label": "face", "x": 3, "y": 3, "w": 2, "h": 2,
+         "occluded": True, "attributes": {"occluded": "1"}},
         {"ann_id": 12, "item_id": 2, "type": "bbox", "label": "face", "x": 1, "y": 1, "w": 2, "h": 2,
          "rotation": 30.0, "attributes": {"mood": "happy"}, "score": 0.5},
     ])
@@ -135,9 +137,10 @@ def test_loss_report_names_what_wider_face_cannot_carry(tmp_path):
                     "invalid": [12],
                     "scores are not carried by WiderFace": [12],
                     "WiderFace keeps one tag per image (its folder): later tags dropped": [11],
-                    "a WiderFace tag is a folder name: '/', '\\' and spaces written as '_'": [14]}
+                    "a WiderFace tag is a folder name: '/', '\\' and spaces written as '_'": [14],
+                    "WiderFace has one occluded field: the occluded attribute is written, not the flag": [15]}
     gt = (tmp_path / "y" / "out" / "wider_face_split" / "wider_face_val_bbx_gt.txt").read_text()
-    assert gt.startswith("4--street_left_side/c.jpg\n1\n1 1 2 2 - - - False - -\n")  # one folder, unrotated
+    assert gt == "4--street_left_side/c.jpg\n2\n3 3 2 2 - - - 1 - -\n1 1 2 2 - - - False - -\n"  # unrotated
 
 
 def test_no_faces_placeholder_and_unlabelled_images(tmp_path):
