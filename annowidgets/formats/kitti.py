@@ -302,6 +302,8 @@ def _box_table(item: np.ndarray, types: np.ndarray, nums: np.ndarray) -> pd.Data
     return pd.DataFrame({
         "item_id": item, "label": types, "type": "bbox", "x": x1, "y": y1, "w": x2 - x1, "h": y2 - y1,
         "occluded": occl != 0, "score": nums[:, 14],
+        # a 16th field (score) is what KITTI's detection results add to ground truth lines
+        "source": np.where(np.isnan(nums[:, 14]), "annotation", "prediction"),
         "attributes": [{"truncated": bool(t)} for t in (trunc != 0).tolist()], "extra": extra,
     })
 

@@ -74,6 +74,13 @@ def _tables(files: list[str], d: str) -> list[str]:
         or f.endswith((LABELS_SUFFIX, BOX_SUFFIX, MASK_SUFFIX)))]
 
 
+MACHINE = "machine"  # Open Images' Source of machine-generated labels: our predictions
+
+
+def _source_column(src: list) -> np.ndarray:
+    return np.where(np.asarray(src, dtype=object) == MACHINE, "prediction", "annotation")
+
+
 def detect_open_images(source: Source) -> float:
     d = _ann_dir(source.files)
     if d is None:
@@ -240,8 +247,10 @@ def read_open_images(source: Source, **options) -> Dataset:
         conf = _numbers(df, ["Confidence"], source.display(rel))["Confidence"]
         sub = _subset_of(rel)
         ids = [add_item(i, sub)["item_id"] for i in df["ImageID"]]
+        src = df["Source"].tolist() if "Source" in df else [""] * len(df)
         rows.append(pd.DataFrame({"item_id": ids, "type": "tag", "label": df["LabelName"].to_numpy(), "score": conf,
-                                  "extra": [{"source": s} if s else None for s in df.get("Source", [""] * len(df))]}))
+                                  "source": _source_column(src),
+                                  "extra": [{"source": s} if s else None for s in src]}))
     for rel in sorted(t for t in tables if t.endswith(BOX_SUFFIX)):
         where = source.display(rel)
         df = _read_csv(source, rel, ("ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax"))
@@ -259,7 +268,8 @@ def read_open_images(source: Source, **options) -> Dataset:
         src = df["Source"].tolist() if "Source" in df else [""] * len(df)
         part = pd.DataFrame({"item_id": [it["item_id"] for it in its], "type": "bbox",
                              "label": df["LabelName"].to_numpy(), "x": x0, "y": y0, "w": x1 - x0, "h": y1 - y0,
-                             "score": conf, "occluded": flags["occluded"] == 1, "attributes": attrs,
+                             "score": conf, "source": _source_column(src),
+                             "occluded": flags["occluded"] == 1, "attributes": attrs,
                              "extra": [{"source": s} if s else None for s in src]})[known]
         for i, r in zip(np.flatnonzero(known).tolist(), part.itertuples(index=False), strict=True):
             box_norm.setdefault((r.item_id, r.label), []).append(
@@ -424,15 +434,20 @@ def write_open_images(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     score = a["score"].to_numpy(dtype=np.float64)
     conf = np.where(np.isnan(score), 1.0, score)
 
-    def src_of(ex):
-        return ex.get("source", "") if isinstance(ex, dict) else ""
+    def src_of(ex, kind):
+        if isinstance(ex, dict) and ex.get("source"):
+            return ex["source"]
+        return MACHINE if kind == "prediction" else ""
+
+    def sources(rows):
+        return [src_of(e, k) for e, k in zip(a["extra"].to_numpy()[rows], a["source"].to_numpy()[rows], strict=True)]
 
     per_subset: dict[str, dict[str, list]] = {s: {"masks": []} for s in pd.unique(subsets)}
     sub_of = subsets[a["_pos"].to_numpy()]
     labels = a["label"].astype(str).to_numpy()
     # tags and boxes as columns (one Python step per row only to read the dicts)
     t = np.flatnonzero(is_tag)
-    tags = pd.DataFrame({"ImageID": ident[t], "Source": [src_of(e) for e in a["extra"].to_numpy()[t]],
+    tags = pd.DataFrame({"ImageID": ident[t], "Source": sources(t),
                          "LabelName": labels[t], "Confidence": [repr(float(v)) for v in conf[t]]})
     b = np.flatnonzero(is_box & sized)
     attrs = [d if isinstance(d, dict) else {} for d in a["attributes"].to_numpy()[b]]
@@ -441,7 +456,7 @@ def write_open_images(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     x, y = a["x"].to_numpy(np.float64)[b], a["y"].to_numpy(np.float64)[b]
     w, h = a["w"].to_numpy(np.float64)[b], a["h"].to_numpy(np.float64)[b]
     norm = np.c_[x / W[b], (x + w) / W[b], y / H[b], (y + h) / H[b]]
-    boxes = pd.DataFrame({"ImageID": ident[b], "Source": [src_of(e) for e in a["extra"].to_numpy()[b]],
+    boxes = pd.DataFrame({"ImageID": ident[b], "Source": sources(b),
                           "LabelName": labels[b], "Confidence": [repr(float(v)) for v in conf[b]],
                           **{c: [repr(float(v)) for v in norm[:, k]] for k, c in enumerate(BOX_FIELDS[4:8])},
                           **{c: flags[:, k] for k, (_, c) in enumerate(FLAGS)}})

@@ -15,13 +15,15 @@ pytestmark = pytest.mark.fixtures
 # formats we do not read: KITTI/MOTS/... keep images in sub-folders beside their own annotation
 # files; WIDER_<subset>/ alone is a WiderFace image folder without its wider_face_split/
 UNSUPPORTED = [
-    "camvid_dataset", "cityscapes_dataset", "cityscapes_dataset/dataset", "icdar_dataset", "imagenet_dataset",
-    "imagenet_txt_dataset", "imagenet_txt_dataset/basic", "kitti_dataset", "mots_dataset", "mots_dataset/train",
-    "open_images_dataset", "widerface_dataset/WIDER_train", "widerface_dataset/WIDER_val",
+    "cityscapes_dataset", "icdar_dataset", "imagenet_txt_dataset", "kitti_dataset", "mots_dataset",
+    "mots_dataset/train", "open_images_dataset", "widerface_dataset/WIDER_train", "widerface_dataset/WIDER_val",
 ]
 
 # what the samples of formats we read load as (format, items, annotations)
 SUPPORTED = {
+    "camvid_dataset": ("CamVid 1.0", 4, 10),
+    "cityscapes_dataset/dataset": ("Cityscapes 1.0", 4, 9),
+    "cityscapes_dataset/train_dataset": ("Cityscapes 1.0", 4, 4),
     "coco_dataset/coco": ("COCO 1.0", 2, 26),
     "coco_dataset/coco_instances": ("COCO 1.0", 2, 3),
     "coco_dataset/coco_person_keypoints": ("COCO Keypoints 1.0", 2, 15),
@@ -35,6 +37,8 @@ SUPPORTED = {
     "open_images_dataset/v6": ("Open Images V6 1.0", 4, 7),
     "cvat_dataset/for_images": ("CVAT for images 1.1", 8, 16),
     "cvat_dataset/for_video": ("CVAT for video 1.1", 4, 7),
+    "imagenet_dataset": ("ImageNet 1.0", 3, 3),
+    "imagenet_txt_dataset/basic": ("ImageNet 1.0", 4, 4),
     "labelme_dataset": ("LabelMe 3.0", 1, 7),  # Annotations/*.xml with <annotation> like VOC, told apart
     "mot_dataset": ("MOT 1.1", 2, 2),
     "mot_dataset/mot_seq": ("MOT 1.1", 1, 1),
