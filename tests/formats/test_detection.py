@@ -12,12 +12,11 @@ from annowidgets.core.errors import UnknownFormatError
 
 pytestmark = pytest.mark.fixtures
 
-# formats we do not read: KITTI/WIDER Face/VGGFace2/LFW/... keep images in sub-folders beside
-# their own annotation files
+# formats we do not read: KITTI/MOTS/... keep images in sub-folders beside their own annotation
+# files; WIDER_<subset>/ alone is a WiderFace image folder without its wider_face_split/
 UNSUPPORTED = [
-    "cityscapes_dataset", "icdar_dataset", "imagenet_txt_dataset", "kitti_dataset", "lfw_dataset", "lfw_dataset/test",
-    "market1501_dataset", "mots_dataset", "mots_dataset/train", "open_images_dataset", "vgg_face2_dataset",
-    "widerface_dataset", "widerface_dataset/WIDER_train", "widerface_dataset/WIDER_val",
+    "cityscapes_dataset", "icdar_dataset", "imagenet_txt_dataset", "kitti_dataset", "mots_dataset",
+    "mots_dataset/train", "open_images_dataset", "widerface_dataset/WIDER_train", "widerface_dataset/WIDER_val",
 ]
 
 # what the samples of formats we read load as (format, items, annotations)
@@ -50,6 +49,11 @@ SUPPORTED = {
     "voc_dataset/voc_dataset3": ("PASCAL VOC 1.1", 1, 1),
     "yolo_dataset/annotations": ("YOLO 1.1", 1, 2),
     "yolo_dataset/labels": ("YOLO 1.1", 2, 4),
+    "widerface_dataset": ("WiderFace 1.0", 3, 9),
+    "vgg_face2_dataset": ("VGGFace2 1.0", 4, 8),
+    "market1501_dataset": ("Market-1501 1.0", 3, 3),
+    "lfw_dataset": ("LFW 1.0", 3, 6),
+    "lfw_dataset/test": ("LFW 1.0", 3, 6),
 }
 
 
