@@ -4,8 +4,11 @@ shapes into class/instance maps with the losses reported. Private: not a format 
 """
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from ..core import raster
 from ..core.errors import FormatError
@@ -42,6 +45,25 @@ def parse_label_colors(text: str, where: str) -> list[tuple[str, tuple | None]]:
         seen.add(name)
         out.append((name, rgb))
     return out
+
+
+def index_png(data: bytes, where: str) -> np.ndarray:
+    """The values of a single-channel (8- or 16-bit) id PNG as int64."""
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files
+        raise FormatError(where, f"not a readable PNG ({exc})") from exc
+    if img.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L"):
+        raise FormatError(where, f"expected a single-channel id PNG, got mode {img.mode}")
+    return np.asarray(img).astype(np.int64)
+
+
+def id_png(arr: np.ndarray, dtype) -> bytes:
+    """A single-channel PNG of ``arr`` as ``dtype`` (``np.uint8`` or ``np.uint16``)."""
+    buf = io.BytesIO()
+    Image.fromarray(arr.astype(dtype)).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def format_label_colors(entries) -> str:
@@ -96,9 +118,10 @@ def export_entries(ds, used_labels) -> list[tuple[str, tuple]]:
     return [(n, c) for n, c, _, _ in vc.fill_colors([(n, c, [], []) for n, c in entries])]
 
 
-def paintable_rows(ds, items: pd.DataFrame, report, where: str) -> pd.DataFrame:
-    """Annotation rows of ``items`` with an area, sorted by item position; the rest reported."""
-    a = ds.annotations
+def paintable_rows(ds, items: pd.DataFrame, report, where: str, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Annotation rows of ``items`` (``rows``, else all of ``ds``) with an area, sorted by item
+    position; the rest reported."""
+    a = ds.annotations if rows is None else rows
     pos = pd.Series(np.arange(len(items)), index=items["item_id"].to_numpy())
     a = a.assign(_pos=a["item_id"].map(pos).to_numpy())
     a = a[a["_pos"].notna()].astype({"_pos": np.int64}).sort_values(["_pos", "ann_id"], kind="stable")

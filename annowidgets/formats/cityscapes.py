@@ -16,12 +16,10 @@ crowd (class id only, no instance). Import gives a mask per segment of ``instanc
 """
 from __future__ import annotations
 
-import io
 import posixpath
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from ..core.dataset import Dataset
 from ..core.errors import FormatError
@@ -63,17 +61,6 @@ CROWD_SPEC = {"name": CROWD, "input_type": "checkbox", "values": ["false", "true
 
 
 # == reading ===================================================================================
-def _index_png(data: bytes, where: str) -> np.ndarray:
-    try:
-        img = Image.open(io.BytesIO(data))
-        img.load()
-    except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files
-        raise FormatError(where, f"not a readable PNG ({exc})") from exc
-    if img.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L"):
-        raise FormatError(where, f"expected a single-channel id PNG, got mode {img.mode}")
-    return np.asarray(img).astype(np.int64)
-
-
 def _masks(source) -> dict[tuple[str, str], dict[str, str]]:
     """(subset, id) -> {suffix: path} of the gtFine PNGs."""
     out: dict = {}
@@ -124,7 +111,7 @@ def read(source, to_polygons: bool = False, **options) -> Dataset:
         suf = next((s for s in SUFFIXES if s in found), None)
         if suf is not None:
             rel = found[suf]
-            ids = _index_png(source.read_bytes(rel), source.display(rel))
+            ids = ss.index_png(source.read_bytes(rel), source.display(rel))
             height, width = ids.shape
             instanced = suf == SUFFIXES[1]
             for v, rle, (x, y, w, h), idx in ss.segments(ids):
@@ -186,12 +173,6 @@ def _truthy(v) -> bool:
         (isinstance(v, (int, float, np.integer)) and not isinstance(v, bool) and v == 1)
 
 
-def _png(arr: np.ndarray, dtype) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr.astype(dtype)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def write(ds: Dataset, sink, ctx: WriteContext) -> None:
     report = ctx.report
     items = ds.items.reset_index(drop=True)
@@ -229,8 +210,8 @@ def write(ds: Dataset, sink, ctx: WriteContext) -> None:
     def put(p: int, cls_map: np.ndarray, inst_map: np.ndarray) -> None:
         base = f"{GT}/{subsets[p]}/{ids.iloc[p]}_gtFine"
         sink.write_bytes(f"{base}_color.png", vc.encode_rgb_png(cls_map, colors))
-        sink.write_bytes(f"{base}_labelIds.png", _png(cls_map, np.uint8))
-        sink.write_bytes(f"{base}_instanceIds.png", _png(inst_map, np.uint16))
+        sink.write_bytes(f"{base}_labelIds.png", ss.id_png(cls_map, np.uint8))
+        sink.write_bytes(f"{base}_instanceIds.png", ss.id_png(inst_map, np.uint16))
         done.add(p)
 
     for p, cls_map, inst_map, _ in ss.paint_items(ds, rows, items, cls, inst, report, ctx):

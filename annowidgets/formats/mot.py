@@ -293,7 +293,7 @@ def _mot_frames(items: pd.DataFrame) -> np.ndarray:
     return np.arange(1, len(items) + 1)
 
 
-def _per_frame(ds: Dataset, a: pd.DataFrame, items: pd.DataFrame, report) -> pd.DataFrame:
+def _per_frame(ds: Dataset, a: pd.DataFrame, items: pd.DataFrame, report, where: str = "MOT") -> pd.DataFrame:
     """Track rows on every frame they are visible (CVAT's exporter), plain rows as they are."""
     tracked = a["track_id"].notna().to_numpy()
     if not tracked.any() or items["frame"].isna().any() or a.loc[tracked, "frame"].isna().any():
@@ -311,7 +311,7 @@ def _per_frame(ds: Dataset, a: pd.DataFrame, items: pd.DataFrame, report) -> pd.
         per.loc[gen, "item_id"] = look.reindex(per.loc[gen, "frame"].to_numpy()).to_numpy()
     filled = per["track_id"][gen].unique()
     report.add_mask("annotations", a, tracked & a["track_id"].isin(filled).to_numpy(),
-                    "MOT has no keyframes: the frames between them are written interpolated and every MOT row "
+                    f"{where} has no keyframes: the frames between them are written interpolated and every row "
                     "reads back as a keyframe", key="ann_id")
     per = per[per["item_id"].notna()]
     return pd.concat([a[~tracked], per], ignore_index=True)
