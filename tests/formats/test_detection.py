@@ -12,11 +12,11 @@ from annowidgets.core.errors import UnknownFormatError
 
 pytestmark = pytest.mark.fixtures
 
-# formats we do not read: KITTI/MOTS/... keep images in sub-folders beside their own annotation
+# formats we do not read: KITTI/... keep images in sub-folders beside their own annotation
 # files; WIDER_<subset>/ alone is a WiderFace image folder without its wider_face_split/
 UNSUPPORTED = [
-    "cityscapes_dataset", "icdar_dataset", "imagenet_txt_dataset", "kitti_dataset", "mots_dataset",
-    "mots_dataset/train", "open_images_dataset", "widerface_dataset/WIDER_train", "widerface_dataset/WIDER_val",
+    "cityscapes_dataset", "icdar_dataset", "imagenet_txt_dataset", "kitti_dataset", "open_images_dataset",
+    "widerface_dataset/WIDER_train", "widerface_dataset/WIDER_val",
 ]
 
 # what the samples of formats we read load as (format, items, annotations)
@@ -42,6 +42,8 @@ SUPPORTED = {
     "labelme_dataset": ("LabelMe 3.0", 1, 7),  # Annotations/*.xml with <annotation> like VOC, told apart
     "mot_dataset": ("MOT 1.1", 2, 2),
     "mot_dataset/mot_seq": ("MOT 1.1", 1, 1),
+    "mots_dataset": ("MOTS PNG 1.0", 3, 9),  # 5 masks + 4 outside keyframes ending the tracks
+    "mots_dataset/train": ("MOTS PNG 1.0", 2, 7),
     "datumaro_dataset": ("Datumaro 1.0", 4, 7),
     "datumaro_dataset/legacy": ("Datumaro 1.0", 4, 7),
     "voc_dataset/voc_dataset1": ("PASCAL VOC 1.1", 2, 15),

@@ -117,7 +117,7 @@ def _one_task(tmp_path) -> str:
 
 @pytest.mark.parametrize("fmt", ["Label Studio JSON", "JSON_MIN", "CSV", "TSV", "COCO 1.0", "COCO", "PASCAL VOC 1.1",
                                  "CVAT for images 1.1", "Ultralytics YOLO Classification 1.0", "WiderFace 1.0",
-                                 "VGGFace2 1.0", "Market-1501 1.0", "LFW 1.0"])
+                                 "VGGFace2 1.0", "Market-1501 1.0", "LFW 1.0", "MOTS PNG 1.0"])
 def test_empty_exports_still_load_empty(tmp_path, fmt):
     items = pd.DataFrame({"item_id": [0], "name": ["a.jpg"], "subset": ["train"], "width": [10], "height": [8]})
     for name, ds in (("empty", Dataset()), ("items", Dataset(items=items))):
