@@ -239,3 +239,46 @@ def test_copy_of_sample_detected_in_zip(tmp_path, datumaro_dir):
     ds = aw.load(str(tmp_path / "mots.zip"))
     assert ds.info["format"] == "MOTS PNG 1.0" and len(ds.items) == 3
     assert json.dumps(sorted(ds.items["subset"].unique().tolist())) == '["train", "val"]'
+
+
+DM_WRITES_MOTS = textwrap.dedent("""
+    import json, os, sys
+    import numpy as np
+    from datumaro.components.annotation import Mask
+    from datumaro.components.dataset import Dataset
+    from datumaro.components.dataset_base import DatasetItem
+    from datumaro.components.media import Image
+    H, W = 4, 6
+    def mask(y0, y1, x0, x1):
+        m = np.zeros((H, W), np.uint8)
+        m[y0:y1, x0:x1] = 1
+        return m
+    specs = [("train", "0", [(0, 1, mask(0, 2, 0, 3)), (1, 2, mask(2, 4, 0, 6))]),
+             ("train", "1", [(0, 1, mask(0, 2, 1, 4))]),
+             ("val", "2", [(1, 5, mask(1, 3, 2, 5))])]
+    items = [DatasetItem(id=i, subset=s, media=Image.from_numpy(np.full((H, W, 3), 9, np.uint8)),
+                         annotations=[Mask(m, label=l, attributes={"track_id": t}) for l, t, m in anns])
+             for s, i, anns in specs]
+    path = os.path.join(sys.argv[1], "mots")
+    Dataset.from_iterable(items, categories=["car", "person"]).export(path, "mots_png", save_media=True)
+    names = ["car", "person"]
+    print(json.dumps({"path": path, "want": sorted([s, i, names[l], t, np.flatnonzero(m).tolist()]
+                                                   for s, i, anns in specs for l, t, m in anns)}))
+""")
+
+
+@pytest.mark.oracle
+def test_we_read_datumaro_export(tmp_path, oracle):
+    got = oracle(DM_WRITES_MOTS, str(tmp_path))
+    ds = aw.load(got["path"])
+    assert ds.info["format"] == "MOTS PNG 1.0"
+    assert ds.items["name"].tolist() == ["0.jpg", "1.jpg", "2.jpg"] and ds.items["media"].map(
+        lambda m: Path(m).is_file()).all()
+    vis = ds.annotations[~ds.annotations["outside"]].merge(ds.items[["item_id", "name", "subset"]], on="item_id")
+    mine = sorted([r.subset, r.name.rsplit(".", 1)[0], r.label, r.extra["instance_id"],
+                   np.flatnonzero(raster.rle_decode(r.mask)).tolist()] for r in vis.itertuples())
+    assert mine == got["want"]
+    # car track 1 is on frames 0 and 1: one track, ended by an outside keyframe on frame 2
+    car = ds.annotations[ds.annotations["label"] == "car"]
+    assert car["track_id"].nunique() == 1 and car["frame"].tolist() == [0, 1, 2] and car["outside"].tolist() == [
+        False, False, True]
