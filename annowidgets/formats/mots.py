@@ -30,6 +30,7 @@ import pandas as pd
 from ..core import raster
 from ..core.dataset import Dataset
 from ..core.errors import FormatError
+from ..core.loss import LossReport
 from ..core.media_types import IMAGE_EXTS
 from . import _semseg as ss
 from . import _voc_common as vc
@@ -227,6 +228,19 @@ def _class_names(ds: Dataset, used) -> list[str]:
     return names
 
 
+def _keyframe_of(ds: Dataset, rows: pd.DataFrame) -> dict:
+    """ann_id of each row interpolated between keyframes -> ann_id of the keyframe it comes from."""
+    own = rows["ann_id"].isin(ds.annotations["ann_id"]).to_numpy()
+    if own.all():
+        return {}
+    s = rows.assign(_src=np.where(own, rows["ann_id"].to_numpy(np.float64), np.nan))
+    s = s.sort_values(["track_id", "frame"], kind="stable")
+    src = s.groupby("track_id")["_src"].ffill().fillna(s["ann_id"].astype(np.float64))
+    gen = ~s["ann_id"].isin(ds.annotations["ann_id"]).to_numpy()
+    return dict(zip(s["ann_id"].to_numpy()[gen].tolist(), src.to_numpy()[gen].astype(np.int64).tolist(),
+                    strict=True))
+
+
 def write(ds: Dataset, sink, ctx: WriteContext) -> None:
     report = ctx.report
     items = ds.items.reset_index(drop=True)
@@ -283,8 +297,12 @@ def write(ds: Dataset, sink, ctx: WriteContext) -> None:
         sink.write_bytes(f"{subsets[p]}/{INSTANCES}/{ids.iloc[p]}.png", ss.id_png(inst_map, np.uint16))
         done.add(p)
 
-    for p, _, inst_map, _ in ss.paint_items(ds, rows, items, cls, value, report, ctx):
+    painted = LossReport()
+    for p, _, inst_map, _ in ss.paint_items(ds, rows, items, cls, value, painted, ctx):
         put(p, inst_map)
+    source = _keyframe_of(ds, rows)
+    for e in painted.entries:  # name the dataset's own rows, not the interpolated copies
+        report.add(e.table, list(dict.fromkeys(source.get(r, r) for r in e.rows)), e.reason)
     widths, heights = vc.item_sizes(ds, items)
     for p in range(len(items)):  # frames without shapes get an empty PNG, so they come back
         if p not in done and not np.isnan(widths[p]) and not np.isnan(heights[p]):

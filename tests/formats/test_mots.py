@@ -282,3 +282,19 @@ def test_we_read_datumaro_export(tmp_path, oracle):
     car = ds.annotations[ds.annotations["label"] == "car"]
     assert car["track_id"].nunique() == 1 and car["frame"].tolist() == [0, 1, 2] and car["outside"].tolist() == [
         False, False, True]
+
+
+def test_hidden_interpolated_frame_is_reported_on_its_keyframe(tmp_path):
+    ds = _dataset(tmp_path)
+    a = ds.annotations
+    # track 30 covers all of track 7's polygon on frame 1, where 7 is only interpolated
+    cover = dict(ann_id=50, item_id=1, frame=1, type="bbox", label="car", x=0.0, y=0.0, w=6.0, h=6.0, z_order=2,
+                 track_id=30, keyframe=True)
+    end = {**cover, "ann_id": 51, "item_id": 2, "frame": 2, "outside": True}
+    ds = aw.Dataset(items=ds.items, annotations=[*a[a["ann_id"] < 6].to_dict("records"), cover, end],
+                    labels=ds.labels, tasks=ds.tasks).validate()
+    res = _export(ds, tmp_path / "h")
+    reasons = {e.reason: list(e.rows) for e in res.loss.entries}
+    hidden = next(v for k, v in reasons.items() if k.startswith("no pixel of it left"))
+    assert hidden == [0]  # the keyframe frame 1 was interpolated from, not a generated id
+    assert all(r in set(ds.annotations["ann_id"]) for rows in reasons.values() for r in rows)
