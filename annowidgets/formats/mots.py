@@ -228,15 +228,16 @@ def _class_names(ds: Dataset, used) -> list[str]:
     return names
 
 
-def _keyframe_of(ds: Dataset, rows: pd.DataFrame) -> dict:
-    """ann_id of each row interpolated between keyframes -> ann_id of the keyframe it comes from."""
-    own = rows["ann_id"].isin(ds.annotations["ann_id"]).to_numpy()
+def _keyframe_of(rows: pd.DataFrame, known: pd.Series) -> dict:
+    """ann_id of each row interpolated between keyframes (not in ``known``, the ids before
+    interpolation) -> ann_id of the keyframe it comes from."""
+    own = rows["ann_id"].isin(known).to_numpy()
     if own.all():
         return {}
     s = rows.assign(_src=np.where(own, rows["ann_id"].to_numpy(np.float64), np.nan))
     s = s.sort_values(["track_id", "frame"], kind="stable")
     src = s.groupby("track_id")["_src"].ffill().fillna(s["ann_id"].astype(np.float64))
-    gen = ~s["ann_id"].isin(ds.annotations["ann_id"]).to_numpy()
+    gen = ~s["ann_id"].isin(known).to_numpy()
     return dict(zip(s["ann_id"].to_numpy()[gen].tolist(), src.to_numpy()[gen].astype(np.int64).tolist(),
                     strict=True))
 
@@ -256,11 +257,13 @@ def write(ds: Dataset, sink, ctx: WriteContext) -> None:
     area = np.isin(a["type"].to_numpy(), raster.RASTER_TYPES)
     for t, g in a[~area].groupby("type"):  # on the keyframes, before interpolation makes new rows
         report.add("annotations", g["ann_id"], f"{t} has no area to paint into a MOTS PNG mask")
-    a = mot._per_frame(ds, a[area], items, report, "MOTS PNG")
+    a = a[area]
+    known = a["ann_id"]  # interpolation numbers its new rows after these (they may reuse other rows' ids)
+    a = mot._per_frame(ds, a, items, report, "MOTS PNG")
     a = a[~a["outside"].to_numpy(dtype=bool)]  # outside keyframes are not shapes
     rows = ss.paintable_rows(ds, items, report, "MOTS PNG", rows=a)
     # rows interpolated between keyframes are new: their keyframes are the ones reported
-    own = rows[rows["ann_id"].isin(ds.annotations["ann_id"]).to_numpy() & rows["keyframe"].to_numpy(dtype=bool)]
+    own = rows[rows["ann_id"].isin(known).to_numpy()]
     for t in ("bbox", "polygon", "ellipse"):
         report.add_mask("annotations", own, (own["type"] == t).to_numpy(),
                         f"MOTS PNG stores pixels: the {t} is rasterised and reads back as a mask (polygons with "
@@ -274,18 +277,19 @@ def write(ds: Dataset, sink, ctx: WriteContext) -> None:
     names = _class_names(ds, pd.unique(rows["label"]).tolist())
     cls = rows["label"].map({n: i + 1 for i, n in enumerate(names)}).fillna(0).to_numpy(np.int64)
     too_many = (cls == 0) | (cls * MAX_INSTANCES + MAX_INSTANCES - 1 > np.iinfo(np.uint16).max)
-    report.add_mask("annotations", rows, too_many, "label beyond the 65th (or none): class * 1000 + instance does "
+    orig = rows["ann_id"].isin(known).to_numpy()  # not rows made by interpolation
+    report.add_mask("annotations", rows, too_many & orig, "label beyond the 65th (or none): class * 1000 + instance does "
                     "not fit MOTS' 16-bit PNG, not written", key="ann_id")
-    rows, cls = rows[~too_many], cls[~too_many]
+    rows, cls, orig = rows[~too_many], cls[~too_many], orig[~too_many]
     tid = rows["track_id"].to_numpy(dtype=np.int64)
     out_of_range = (tid < 0) | (tid >= MAX_INSTANCES)
     if out_of_range.any():  # renumber every track 1, 2, … per class, in order of first appearance
-        report.add_mask("annotations", rows, out_of_range, "track id outside MOTS' 0..999 instance range: tracks "
+        report.add_mask("annotations", rows, out_of_range & orig, "track id outside MOTS' 0..999 instance range: tracks "
                         "renumbered from 1 per label", key="ann_id")
         first = pd.Series(np.arange(len(rows))).groupby(tid).transform("min").to_numpy()
         tid = pd.Series(first).groupby(cls).rank(method="dense").to_numpy(np.int64)
         over = tid >= MAX_INSTANCES
-        report.add_mask("annotations", rows, over, "more than 999 tracks of one label: not written", key="ann_id")
+        report.add_mask("annotations", rows, over & orig, "more than 999 tracks of one label: not written", key="ann_id")
         rows, cls, tid = rows[~over], cls[~over], tid[~over]
     value = cls * MAX_INSTANCES + tid
 
@@ -300,7 +304,7 @@ def write(ds: Dataset, sink, ctx: WriteContext) -> None:
     painted = LossReport()
     for p, _, inst_map, _ in ss.paint_items(ds, rows, items, cls, value, painted, ctx):
         put(p, inst_map)
-    source = _keyframe_of(ds, rows)
+    source = _keyframe_of(rows, known)
     for e in painted.entries:  # name the dataset's own rows, not the interpolated copies
         report.add(e.table, list(dict.fromkeys(source.get(r, r) for r in e.rows)), e.reason)
     widths, heights = vc.item_sizes(ds, items)
