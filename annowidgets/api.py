@@ -13,6 +13,7 @@ def load(source: str, format: str | None = None, storage_options: dict | None = 
 
     The format is detected from CVAT's default archive name, then from the content, unless
     ``format`` names it (CVAT display names and Label Studio names both work).
+    ``to_polygons=True`` reads masks as polygons, as CVAT's "Convert masks to polygons" does.
     """
     return registry.read(source, format=format, storage_options=storage_options, **options)
 
@@ -23,9 +24,13 @@ def read_dataframe(source: str, format: str | None = None, **options) -> pd.Data
 
 
 def convert(source: str, target: str, to: str, from_: str | None = None, save_images: bool = False,
-            name: str | None = None, **options) -> ExportResult:
-    """Load ``source`` and export it as ``to`` under ``target``; return the archive path."""
-    ds = load(source, format=from_)
+            name: str | None = None, to_polygons: bool = False, **options) -> ExportResult:
+    """Load ``source`` and export it as ``to`` under ``target``; return the archive path.
+
+    ``to_polygons`` reads masks as polygons (CVAT's "Convert masks to polygons"); ``options``
+    go to the writer.
+    """
+    ds = load(source, format=from_, **({"to_polygons": True} if to_polygons else {}))
     return ds.export(target, format=to, save_images=save_images, name=name, **options)
 
 

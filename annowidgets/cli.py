@@ -53,17 +53,24 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--name", default=None, help="archive name (default: CVAT's pattern)")
     c.add_argument("--no-archive", action="store_true", help="write a folder instead of a zip")
     c.add_argument("--progress", action="store_true", help="show progress even when stderr is not a terminal")
+    c.add_argument("--to-polygons", action="store_true", help="read masks as polygons (CVAT's 'Convert masks to "
+                                                                "polygons')")
 
     i = sub.add_parser("info", help="counts per label, type and source; subsets; tasks")
     i.add_argument("src")
     i.add_argument("--format", default=None)
+    i.add_argument("--to-polygons", action="store_true", help="read masks as polygons")
 
     sub.add_parser("formats", help="list the formats and what they carry")
     return p
 
 
+def _read_options(args) -> dict:
+    return {"to_polygons": True} if args.to_polygons else {}
+
+
 def _info(args) -> int:
-    ds = api.load(args.src, format=args.format)
+    ds = api.load(args.src, format=args.format, **_read_options(args))
     s = ds.summary()
     print(f"{args.src}: {ds.info.get('format', '?')}")
     print(f"  items: {s['items']}  annotations: {s['annotations']}  sets: {s['sets']}  "
@@ -80,7 +87,7 @@ def _info(args) -> int:
 def _convert(args) -> int:
     bar = ProgressBar(f"-> {args.to}", force=args.progress)
     bar(0.0, "reading")
-    ds = api.load(args.src, format=args.from_)
+    ds = api.load(args.src, format=args.from_, **_read_options(args))
     bar(0.3, f"{len(ds.annotations)} annotations")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LossWarning)

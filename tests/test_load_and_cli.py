@@ -100,6 +100,17 @@ def test_info_prints_counts_per_label_type_source_subsets_and_tasks(datumaro_dir
     assert "Label Studio JSON" in out and "annotation=" in out and "prediction=2" in out
 
 
+def test_info_and_convert_read_masks_as_polygons_on_request(datumaro_dir, tmp_path, capsys):
+    coco = str(datumaro_dir / "coco_dataset/coco_instances")
+    assert main(["info", coco]) == 0
+    assert "mask=1" in capsys.readouterr().out
+    assert main(["info", coco, "--to-polygons"]) == 0
+    out = capsys.readouterr().out
+    assert "polygon=2" in out and "bbox=1" in out and "mask=" not in out
+    assert main(["convert", coco, str(tmp_path), "--to", "CVAT for images 1.1", "--to-polygons", "--name", "p"]) == 0
+    assert aw.load(str(tmp_path / "p.zip")).annotations["type"].tolist() == ["bbox", "polygon", "polygon"]
+
+
 def test_progress_bar_draws_and_finishes():
     buf = io.StringIO()
     bar = ProgressBar("-> COCO", stream=buf, force=True, width=10)

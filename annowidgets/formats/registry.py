@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib
+import inspect
 import pkgutil
 import posixpath
 import re
@@ -24,6 +25,7 @@ from ..core.errors import UnknownFormatError
 from ..core.gcpause import gc_paused
 from ..core.io import Sink, Source
 from ..core.loss import ExportResult, LossReport
+from ..core.mask_polygons import masks_to_polygons
 
 
 @dataclass
@@ -204,8 +206,13 @@ def read(url: str, format: str | None = None, storage_options: dict | None = Non
         spec = get(format) if format else detect(source)
         if spec.read is None:
             raise UnknownFormatError(f"format {spec.name!r} cannot be imported")
+        # CVAT's "Convert masks to polygons" for formats whose reader has no such option itself
+        generic_polygons = bool(options.pop("to_polygons", False)) if (
+            "to_polygons" in options and "to_polygons" not in inspect.signature(spec.read).parameters) else False
         with gc_paused():
             ds = spec.read(source, **options)
+    if generic_polygons:
+        ds = masks_to_polygons(ds)
     ds.info.setdefault("format", spec.name)
     ds.info.setdefault("source_url", str(url))
     return ds
