@@ -5,7 +5,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import "./import.css";
 import { h } from "./ui/dom";
 import { viewLife } from "./ui/lifecycle";
-import { ACTIVE, type ModelLike, type RequestSnap, boundRadios, boundSelect, boundText, field, formatBytes, pollWhileActive, progressBar } from "./ui/form";
+import { ACTIVE, type ModelLike, type RequestSnap, boundCheckbox, boundRadios, boundSelect, boundText, field, formatBytes, pollWhileActive, progressBar } from "./ui/form";
 import { type UploadState, uploadFile } from "./ui/transfer";
 
 interface Upload { id?: string; name?: string; size?: number; received?: number; status?: string }
@@ -17,6 +17,7 @@ export interface ImportModel {
   mode: string;
   formats: { name: string; family: string; note: string }[];
   format: string;
+  to_polygons: boolean;
   source: string;
   url: string;
   storage: string;
@@ -44,6 +45,7 @@ function render({ model, el, signal }: RenderProps<ImportModel>) {
     const auto = d && model.get("source") === "upload" ? `Auto-detect (${d})` : "Auto-detect";
     return [["", auto], ...(model.get("formats") ?? []).map((f): [string, string] => [f.name, f.name])];
   });
+  const toPolygons = boundCheckbox(m, life, "to_polygons", "aw-if-polygons", "Convert masks to polygons");
   const source = boundRadios(m, life, "source", "aw-if-source", () => [["upload", "Upload a file"], ["url", "URL / cloud"]]);
 
   const fileInput = h("input", { type: "file", class: "aw-if-file", hidden: true });
@@ -64,7 +66,7 @@ function render({ model, el, signal }: RenderProps<ImportModel>) {
   const summary = h("div", { class: "aw-if-summary" });
 
   const root = h("div", { class: "aw-root aw-form aw-import" },
-    title, field("Import", mode.el), field("Format", fmt.el), field("From", source.el), uploadBox, urlBox,
+    title, field("Import", mode.el), field("Format", fmt.el), field("", toPolygons), field("From", source.el), uploadBox, urlBox,
     h("div", { class: "aw-toolbar" }, importBtn, cancelBtn), progress.el, error, summary);
   el.append(root);
 

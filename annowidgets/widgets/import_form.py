@@ -45,6 +45,8 @@ class ImportForm(Tracking):
     """list[dict]: formats that can be read for the mode: ``{"name", "family", "note"}`` (filled by Python)."""
     format = t.Unicode("").tag(sync=True)
     """str: the input's format; ``""`` detects it (CVAT archive name, then the readers' detectors). Default ""."""
+    to_polygons = t.Bool(False).tag(sync=True)
+    """bool: read masks as polygons (CVAT's "Convert masks to polygons"). Default False."""
     source = t.Enum(SOURCES, "upload").tag(sync=True)
     """str: ``"upload"`` (a file sent from the browser) or ``"url"``. Default "upload"."""
     url = t.Unicode("").tag(sync=True)
@@ -127,10 +129,11 @@ class ImportForm(Tracking):
         fmt = self.format or None
         self._before = _fit.holding(self._node)
         self.summary = {}
+        options = {"to_polygons": True} if self.to_polygons else {}
         if self.mode == "dataset":
-            req = self._node.import_dataset(source, format=fmt, storage=storage)
+            req = self._node.import_dataset(source, format=fmt, storage=storage, **options)
         else:
-            req = self._node.import_annotations(source, format=fmt, storage=storage)
+            req = self._node.import_annotations(source, format=fmt, storage=storage, **options)
         self._track(req)
         return req
 

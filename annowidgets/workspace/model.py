@@ -168,9 +168,18 @@ class _Node:
             ds = transfer.read_input(ws, project_id, source, format, storage, options)
             progress(0.2, f"read {len(ds.annotations)} annotations")
             n = transfer.import_annotations(ws, level, ident, ds, lambda f, m="": progress(0.2 + 0.8 * f, m))
-            return None, ident, f"imported {n} annotations on {len(ds.items)} items{_detected(format, ds)}"
+            return None, ident, (f"imported {n} annotations on {len(ds.items)} items{_detected(format, ds)}"
+                                 f"{_read_losses(ds)}")
 
         return ws._submit("import:annotations", level, ident, format, str(source), False, run)
+
+
+def _read_losses(ds: Dataset) -> str:
+    """'; on reading: …' naming what the reader could not take in (the request's message is where
+    a background import reports; a warning in the worker thread would never reach the notebook)."""
+    if not ds.loss:
+        return ""
+    return "; on reading: " + "; ".join(f"{e.count} {e.table} row(s): {e.reason}" for e in ds.loss.entries)
 
 
 def _detected(format: str | None, ds: Dataset) -> str:
@@ -399,7 +408,8 @@ class Project(_Node):
             progress(0.2, f"read {len(ds.items)} items, {len(ds.annotations)} annotations")
             ids = transfer.import_dataset(ws, ident, ds, copy_media, segment_size, overlap,
                                           lambda f, m="": progress(0.2 + 0.8 * f, m))
-            return None, ident, f"created task(s) {ids} with {len(ds.annotations)} annotations{_detected(format, ds)}"
+            return None, ident, (f"created task(s) {ids} with {len(ds.annotations)} annotations"
+                                 f"{_detected(format, ds)}{_read_losses(ds)}")
 
         return ws._submit("import:dataset", "project", ident, format, str(source), False, run)
 

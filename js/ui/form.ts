@@ -35,6 +35,15 @@ export function field(label: string, ...controls: (Node | string)[]): HTMLElemen
   return h("div", { class: "aw-field" }, h("span", { class: "aw-field-label", text: label }), h("span", { class: "aw-field-controls" }, ...controls));
 }
 
+/** A labelled checkbox bound to a boolean trait. */
+export function boundCheckbox(model: ModelLike, life: ViewLife, key: string, cls: string, text: string): HTMLElement {
+  const box = h("input", { type: "checkbox", class: cls });
+  box.checked = Boolean(model.get(key));
+  box.addEventListener("change", () => setTrait(model, key, box.checked), { signal: life.signal });
+  model.on(`change:${key}`, () => { box.checked = Boolean(model.get(key)); });
+  return h("label", { class: "aw-check" }, box, text);
+}
+
 /** A <select> bound to a string trait; `options()` gives [value, text, title?] triples. */
 export function boundSelect(model: ModelLike, life: ViewLife, key: string, cls: string,
   options: () => [string, string, string?][]): { el: HTMLSelectElement; refresh: () => void } {

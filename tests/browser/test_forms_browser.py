@@ -130,8 +130,13 @@ def test_import_form_drop_rejected_file_and_url_mode(page, bridge, ws, tmp_path)
     b = bridge(w)
     b.mount()
     page.locator(".aw-if-mode label[data-value=annotations] input").check()
+    assert not page.is_checked(".aw-if-polygons")  # CVAT's default: masks stay masks
+    page.locator(".aw-if-polygons").check()
     b.pump()
-    assert w.mode == "annotations"
+    assert w.mode == "annotations" and w.to_polygons is True
+    w.to_polygons = False  # Python's change reaches the box
+    b.pump()
+    page.wait_for_function("() => !document.querySelector('.aw-if-polygons').checked")
     page.evaluate("""([name, text]) => {
         const dt = new DataTransfer();
         dt.items.add(new File([text], name, { type: "application/json" }));

@@ -5,12 +5,15 @@ import os
 import threading
 
 import fsspec
+import numpy as np
 import pytest
 
+from annowidgets.core import masks
 from annowidgets.formats import registry
 from annowidgets.widgets import ExportForm, HierarchyBrowser, ImportForm, Studio, _fit
 from annowidgets.workspace import Workspace
 
+from . import forms_helpers
 from .forms_helpers import make_project
 
 WAIT = 30
@@ -254,6 +257,36 @@ def test_import_dataset_into_a_project_from_a_url(ws, project, tmp_path, comm):
     assert "items: 0 → 4" in form.summary["imported"]
     assert any(line.startswith("tasks now: ") and "(4 frames)" in line for line in form.summary["imported"])
     assert len(empty.tasks) == 1 and len(empty.tasks[0].annotations) == 16
+
+
+def _mask_annotations(tmp_path) -> str:
+    """COCO annotations of the helper task's images: one RLE mask (a 7×6 block) on img0.png."""
+    ds = forms_helpers.dataset(forms_helpers.images(tmp_path / "same-names"))
+    block = np.zeros((24, 32), bool)
+    block[4:10, 5:12] = True
+    block[6, 8] = False  # a hole: a polygon cannot hold it
+    ds.annotations = ds.annotations.iloc[:1].assign(type="mask", mask=[masks.coco_encode(block)], x=5.0, y=4.0,
+                                                    w=7.0, h=6.0)
+    return str(ds.export(str(tmp_path), "COCO 1.0", name="masks.zip"))
+
+
+@pytest.mark.parametrize("ticked", [False, True])
+def test_import_converts_masks_to_polygons_when_ticked(project, tmp_path, comm, ticked):
+    task = project.tasks[0]
+    form = ImportForm(task, source="url", url=_mask_annotations(tmp_path))
+    assert form.to_polygons is False  # CVAT's default
+    c = comm(form)
+    c.update(to_polygons=ticked)
+    c.custom({"kind": "start"})
+    assert _finish(form)["status"] == "finished", form.summary
+    (row,) = task.annotations.itertuples()
+    assert row.type == ("polygon" if ticked else "mask")
+    message = form.summary["imported"][0]
+    if ticked:
+        assert sorted(zip(row.points[0::2], row.points[1::2], strict=True)) == [(5, 4), (5, 10), (12, 4), (12, 10)]
+        assert "on reading: 1 annotations row(s): mask holes cannot be polygons; holes filled" in message
+    else:
+        assert "on reading" not in message
 
 
 def test_missing_input_is_rejected_with_the_reason(project, comm):
