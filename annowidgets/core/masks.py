@@ -8,6 +8,8 @@ Everything is done with numpy over the flattened mask: no per-pixel Python loops
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from pycocotools import mask as mask_utils
 
@@ -71,13 +73,18 @@ def coco_encode(full_mask) -> dict:
 def _coco_obj(rle: dict) -> dict:
     counts = rle["counts"]
     if isinstance(counts, list):  # uncompressed COCO RLE
-        return mask_utils.frPyObjects(rle, int(rle["size"][0]), int(rle["size"][1]))
+        h, w = int(rle["size"][0]), int(rle["size"][1])
+        if sum(counts) != h * w:
+            raise ValueError(f"RLE runs sum to {sum(counts)}, expected {h * w} for a {h}x{w} mask")
+        return mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
     return {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
 
 
 def coco_decode(rle: dict) -> np.ndarray:
-    """COCO RLE -> bool array (H, W)."""
-    return mask_utils.decode(_coco_obj(rle)).astype(bool)
+    """COCO RLE (compressed ``counts`` str/bytes or uncompressed list) -> bool array (H, W)."""
+    with warnings.catch_warnings():  # pycocotools' numpy-2 copy= deprecation, not ours
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return mask_utils.decode(_coco_obj(rle)).astype(bool)
 
 
 def cvat_to_coco(runs, left: int, top: int, width: int, height: int, image_width: int | None,

@@ -10,12 +10,10 @@ following"), so a polygon traced from a mask rasterises back to the very same pi
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from . import geometry
+from .masks import coco_decode
 
 
 # -- single shapes ----------------------------------------------------------------------------
@@ -86,29 +84,6 @@ def ellipse_mask(cx, cy, rx, ry, rotation=0.0, height=0, width=0) -> np.ndarray:
     return out
 
 
-# -- COCO RLE --------------------------------------------------------------------------------
-def rle_decode(rle: dict) -> np.ndarray:
-    """COCO RLE dict (compressed ``counts`` str or uncompressed list) -> boolean (h, w) mask."""
-    h, w = (int(v) for v in rle["size"])
-    counts = rle["counts"]
-    if isinstance(counts, list):
-        if sum(counts) != h * w:
-            raise ValueError(f"RLE runs sum to {sum(counts)}, expected {h * w} for a {h}x{w} mask")
-        rle = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
-    elif isinstance(counts, str):
-        rle = {"size": [h, w], "counts": counts.encode("ascii")}
-    with warnings.catch_warnings():  # pycocotools' numpy-2 copy= deprecation, not ours
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return mask_utils.decode(rle).astype(bool)
-
-
-def rle_encode(mask: np.ndarray) -> dict:
-    """Boolean (h, w) mask -> COCO RLE dict with a ``str`` ``counts`` (the schema's form)."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
-
-
-# -- any annotation row ----------------------------------------------------------------------
 def shape_mask(kind: str, height: int, width: int, *, x=np.nan, y=np.nan, w=np.nan, h=np.nan,
                rotation=0.0, points=None, mask=None) -> np.ndarray | None:
     """Rasterise one annotation given its schema columns; ``None`` for kinds with no area."""
@@ -122,7 +97,7 @@ def shape_mask(kind: str, height: int, width: int, *, x=np.nan, y=np.nan, w=np.n
     if kind == "mask":
         if mask is None:
             return None
-        m = rle_decode(mask)
+        m = coco_decode(mask)
         if m.shape != (height, width):
             raise ValueError(f"mask is {m.shape[1]}x{m.shape[0]}, the image is {width}x{height}")
         return m
@@ -201,31 +176,61 @@ def mask_to_polygons(mask: np.ndarray, with_holes: bool = False):
             if cross < 0:  # screen coords: negative cross = left turn as drawn
                 best = c
         nxt[i] = best if best is not None else cands[0]
-    seen = np.zeros(n, dtype=bool)
-    outers, holes = [], []
-    for start in range(n):
-        if seen[start]:
-            continue
-        ring = []
-        e = start
-        while not seen[e]:
-            seen[e] = True
-            ring.append(e)
-            e = nxt[e]
-        xs = sx[ring].astype(np.float64) - 1.0  # undo the padding
-        ys = sy[ring].astype(np.float64) - 1.0
-        xs, ys = _drop_collinear(xs, ys)
-        area2 = np.sum(xs * np.roll(ys, -1) - np.roll(xs, -1) * ys)
-        flat = np.empty(xs.size * 2)
-        flat[0::2], flat[1::2] = xs, ys
-        (outers if area2 < 0 else holes).append(flat.tolist())
+    # every edge has one successor and one predecessor, so the links are a permutation and its
+    # cycles are the rings: walk them all at once (pointer doubling), not edge by edge
+    order, starts = _cycles(nxt)
+    xs = sx[order].astype(np.float64) - 1.0  # undo the padding
+    ys = sy[order].astype(np.float64) - 1.0
+    ring = np.repeat(np.arange(starts.size), np.diff(np.append(starts, n)))
+    keep = _corner(xs, ys, starts)  # drop collinear points: a box comes back as 4 corners
+    xs, ys, ring = xs[keep], ys[keep], ring[keep]
+    starts = np.searchsorted(ring, np.arange(starts.size))
+    nx, ny = _next_in_ring(xs, starts), _next_in_ring(ys, starts)
+    area2 = np.add.reduceat(xs * ny - nx * ys, starts)
+    flat = np.empty(xs.size * 2)
+    flat[0::2], flat[1::2] = xs, ys
+    rings = np.split(flat, 2 * starts[1:])
+    outers = [r.tolist() for r, a in zip(rings, area2, strict=True) if a < 0]
+    holes = [r.tolist() for r, a in zip(rings, area2, strict=True) if a >= 0]
     return (outers, holes) if with_holes else outers
 
 
-def _drop_collinear(xs: np.ndarray, ys: np.ndarray):
+def _cycles(nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cycles of permutation ``nxt``: element order (each cycle from its smallest element,
+    cycles by that element) and where each cycle starts in that order."""
+    n = nxt.size
+    low, jump = np.arange(n), nxt.copy()
+    span = 1
+    while span < n:  # after k rounds low[e] = min of the 2**k elements from e on
+        low = np.minimum(low, low[jump])
+        jump = jump[jump]
+        span *= 2
+    # distance to the cycle's last element (the one whose successor is its smallest) by list ranking
+    last = nxt == low
+    succ = np.where(last, np.arange(n), nxt)
+    dist = (~last).astype(np.int64)
+    span = 1
+    while span < n:
+        dist = dist + dist[succ]
+        succ = succ[succ]
+        span *= 2
+    order = np.lexsort((-dist, low))
+    starts = np.flatnonzero(np.diff(low[order], prepend=-1))
+    return order, starts
+
+
+def _next_in_ring(v: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``v`` shifted by one within each ring (the last point's next is the ring's first)."""
+    out = np.roll(v, -1)
+    ends = np.append(starts[1:], v.size) - 1
+    out[ends] = v[starts]
+    return out
+
+
+def _corner(xs: np.ndarray, ys: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Points where a ring turns (the cross product of the edges in and out is not zero)."""
+    nx, ny = _next_in_ring(xs, starts), _next_in_ring(ys, starts)
     px, py = np.roll(xs, 1), np.roll(ys, 1)
-    nx, ny = np.roll(xs, -1), np.roll(ys, -1)
-    keep = (xs - px) * (ny - ys) - (ys - py) * (nx - xs) != 0
-    if not keep.any():
-        return xs, ys
-    return xs[keep], ys[keep]
+    ends = np.append(starts[1:], xs.size) - 1
+    px[starts], py[starts] = xs[ends], ys[ends]
+    return (xs - px) * (ny - ys) - (ys - py) * (nx - xs) != 0

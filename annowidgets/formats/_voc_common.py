@@ -13,6 +13,7 @@ from PIL import Image
 
 from ..core import raster
 from ..core.errors import FormatError
+from ..core.masks import coco_encode
 from ..core.media_types import IMAGE_EXTS
 
 BACKGROUND = "background"
@@ -308,7 +309,7 @@ def masks_from_maps(cls_map: np.ndarray | None, inst_map: np.ndarray | None, lab
 def _mask_row(m: np.ndarray, label, instance: int | None) -> dict:
     ys, xs = np.nonzero(m.any(axis=1))[0], np.nonzero(m.any(axis=0))[0]
     x0, x1, y0, y1 = int(xs[0]), int(xs[-1]) + 1, int(ys[0]), int(ys[-1]) + 1
-    return {"type": "mask", "label": label or "", "mask": raster.rle_encode(m), "x": float(x0), "y": float(y0),
+    return {"type": "mask", "label": label or "", "mask": coco_encode(m), "x": float(x0), "y": float(y0),
             "w": float(x1 - x0), "h": float(y1 - y0),
             "extra": {"instance_id": instance} if instance is not None else None, "_bitmap": m}
 

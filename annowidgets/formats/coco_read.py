@@ -36,6 +36,7 @@ from ..core.errors import FormatError
 from ..core.gcpause import gc_paused
 from ..core.io import Source
 from ..core.loss import LossReport
+from ..core.masks import rle_bbox
 from . import coco_rle
 from .coco_skeleton import normalize_edges, svg_from_edges
 
@@ -273,7 +274,7 @@ class _Builder:
                     rles.append(coco_rle.normalize_rle(segs[i]))
                 except coco_rle.RLEError as exc:
                     raise FormatError(f.display, f"annotation id {ids[i]!r}: {exc}", element="segmentation") from None
-            box = coco_rle.bboxes(rles)
+            box = rle_bbox(rles)
             parts.append(_rows(common, mi, type="mask", x=box[:, 0], y=box[:, 1], w=box[:, 2], h=box[:, 3],
                                mask=rles))
         ki = np.flatnonzero(has_kp)

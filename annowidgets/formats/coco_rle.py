@@ -1,4 +1,4 @@
-"""COCO RLE at the edge: check, compress, measure and rasterise, for the COCO readers and writers.
+"""COCO RLE at the edge: checked before pycocotools sees it, for the COCO readers and writers.
 
 COCO segmentation masks come as compressed RLE (``counts`` a string) or uncompressed RLE
 (``counts`` a list of run lengths, column-major). Both are checked here before pycocotools
@@ -78,36 +78,6 @@ def normalize_rle(seg: dict) -> dict:
         rle = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
         return {"size": [h, w], "counts": rle["counts"].decode("ascii")}
     raise RLEError(f"RLE 'counts' must be a string or a list of ints, got {type(counts).__name__}")
-
-
-def _pyc(rles: list[dict]) -> list[dict]:
-    return [{"size": r["size"], "counts": r["counts"].encode("ascii") if isinstance(r["counts"], str)
-             else r["counts"]} for r in rles]
-
-
-def areas(rles: list[dict]) -> np.ndarray:
-    """Pixel counts of compressed RLEs (pycocotools ``area``)."""
-    if not rles:
-        return np.zeros(0)
-    return np.asarray(mask_utils.area(_pyc(rles)), dtype=np.float64)
-
-
-def bboxes(rles: list[dict]) -> np.ndarray:
-    """Tight ``(N, 4)`` boxes ``x, y, w, h`` of compressed RLEs (pycocotools ``toBbox``)."""
-    if not rles:
-        return np.zeros((0, 4))
-    return np.asarray(mask_utils.toBbox(_pyc(rles)), dtype=np.float64).reshape(-1, 4)
-
-
-def encode(mask: np.ndarray) -> dict:
-    """A boolean ``(h, w)`` array as a compressed RLE dict with a ``str`` counts."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
-
-
-def decode(rle: dict) -> np.ndarray:
-    """A compressed RLE dict as a boolean ``(h, w)`` array."""
-    return mask_utils.decode(_pyc([rle])[0]).astype(bool)
 
 
 def ellipse_mask(x: float, y: float, w: float, h: float, rotation: float, height: int, width: int) -> np.ndarray:

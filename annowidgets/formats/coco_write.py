@@ -31,6 +31,7 @@ from ..core import geometry
 from ..core.dataset import Dataset
 from ..core.gcpause import gc_paused
 from ..core.loss import LossReport
+from ..core.masks import coco_encode, rle_area, rle_bbox
 from . import coco_rle
 from ._media import unique_file_names
 from .coco_skeleton import skeleton_spec
@@ -264,8 +265,8 @@ class _Writer:
         return pos, self._rle_dicts(rows, rles, cat_ids)
 
     def _rle_dicts(self, rows, rles, cat_ids):
-        area = coco_rle.areas(rles).tolist()
-        box = coco_rle.bboxes(rles).tolist()
+        area = rle_area(rles).tolist()
+        box = rle_bbox(rles).tolist()
         cat = [cat_ids[n] for n in rows["label"].tolist()]
         dicts = [{"id": 0, "image_id": 0, "category_id": c, "segmentation": r, "area": ar, "bbox": b, "iscrowd": 1}
                  for c, r, ar, b in zip(cat, rles, area, box, strict=False)]
@@ -282,7 +283,7 @@ class _Writer:
             if hw is None:
                 ok.append(False)
                 continue
-            rles.append(coco_rle.encode(coco_rle.ellipse_mask(x, y, w, h, r, hw[0], hw[1])))
+            rles.append(coco_encode(coco_rle.ellipse_mask(x, y, w, h, r, hw[0], hw[1])))
             ok.append(True)
         ok = np.asarray(ok, bool)
         if not ok.all():
@@ -353,8 +354,8 @@ class _Writer:
                         rle = None  # left to _masks, which reports it
                     if rle is not None:
                         seg, crowd = rle, 1
-                        area = float(coco_rle.areas([rle])[0])
-                        extent = [float(v) for v in coco_rle.bboxes([rle])[0]]
+                        area = float(rle_area([rle])[0])
+                        extent = [float(v) for v in rle_bbox([rle])[0]]
                         parts.append(masks.iloc[:1])
                 for part in parts:
                     used[row_of.loc[part["ann_id"].to_numpy()].to_numpy()] = True

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..core import geometry
 from ..core.errors import FormatError
+from ..core.masks import rle_bbox
 from . import coco_rle
 
 SPECIAL = frozenset({"occluded", "rotation", "track_id", "keyframe", "outside"})
@@ -138,7 +139,7 @@ def rows(anns: list, item_rows: np.ndarray, names: list[str], where: str, skippe
             _fail(where, anns[i], str(exc), element="rle")
     idx = np.flatnonzero(kinds == "mask")
     if len(idx):
-        b = coco_rle.bboxes([masks[i] for i in idx])
+        b = rle_bbox([masks[i] for i in idx])
         x[idx], y[idx], w[idx], h[idx] = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
     for i in np.flatnonzero(kinds == "caption"):
         text[i] = str(anns[i].get("caption", ""))

@@ -8,8 +8,8 @@ Layout: ``Annotations/<folder>/<stem>.xml`` with ``<annotation><filename>…<fol
 ``<segm><mask>file.png</mask>`` (the PNG in ``Masks/<folder>/``). ``Images/<folder>/`` holds
 the images with "save images". ``<folder>`` is the subset.
 
-Import: polygons, boxes and masks (``to_polygons=True`` gives polygons instead, as CVAT's
-import does); deleted objects skipped; an attribute ``rotation`` on a box becomes its rotation
+Import: polygons, boxes and masks (``load(..., to_polygons=True)`` gives polygons instead, as
+CVAT's import does); deleted objects skipped; an attribute ``rotation`` on a box becomes its rotation
 (CVAT writes rotated boxes that way); a group per tree of ``hasparts`` links; the polygon's
 ``<username>`` and the object's ``<date>`` go to ``extra``.
 
@@ -31,9 +31,8 @@ from PIL import Image
 from ..core.dataset import Dataset
 from ..core.errors import FormatError
 from ..core.io import Sink, Source
+from ..core.masks import coco_decode, coco_encode
 from . import _voc_common as vc
-from . import coco_rle
-from ._mask_poly import rle_loops
 from ._media import copy_media
 from .registry import FormatSpec, WriteContext, register
 from .voc import parse_xml
@@ -165,8 +164,8 @@ def _load_mask(data: bytes, where: str, shape) -> np.ndarray:
     return m
 
 
-def read(source: Source, to_polygons: bool = False, **options) -> Dataset:
-    """Read LabelMe XMLs (folder or zip); masks as masks, or polygons with ``to_polygons=True``."""
+def read(source: Source, **options) -> Dataset:
+    """Read LabelMe XMLs (folder or zip)."""
     root = _root(source.files)
     xmls = [f for f in source.files if f.startswith(root) and f.lower().endswith(".xml")
             and not f[len(root):].startswith(("Masks/", "Images/", "Scribbles/"))]
@@ -198,7 +197,7 @@ def read(source: Source, to_polygons: bool = False, **options) -> Dataset:
                 w, h = s
         items.append({"item_id": n, "name": fname, "subset": folder or "default",
                       "media": source.url_of(img_rel) if has_img else fname, "width": w, "height": h})
-        objs = _objects(source, doc, where, n, root, folder, (h, w), to_polygons)
+        objs = _objects(source, doc, where, n, root, folder, (h, w))
         group = _assign_groups(objs, group)  # one group per tree of hasparts links, numbered across the dataset
         rows += objs
     ann = pd.DataFrame(rows)
@@ -233,7 +232,7 @@ def _assign_groups(objs: list[dict], group: int) -> int:
     return group
 
 
-def _objects(source, doc, where, item_id, root, folder, shape, to_polygons) -> list[dict]:
+def _objects(source, doc, where, item_id, root, folder, shape) -> list[dict]:
     rows = []
     for el in doc.iter("object"):
         if _text(el, "deleted") not in ("", "0"):
@@ -296,17 +295,8 @@ def _objects(source, doc, where, item_id, root, folder, shape, to_polygons) -> l
             ys_, xs_ = np.nonzero(m)
             box = dict(x=float(xs_.min()), y=float(ys_.min()), w=float(xs_.max() + 1 - xs_.min()),
                        h=float(ys_.max() + 1 - ys_.min()))
-            rle = coco_rle.encode(m)
-            if to_polygons:
-                outers, _holes = rle_loops(rle)
-                for ring in outers:
-                    rx, ry = ring[0::2], ring[1::2]
-                    rows.append({**base, "type": "polygon", "points": ring, "x": min(rx), "y": min(ry),
-                                 "w": max(rx) - min(rx), "h": max(ry) - min(ry), "attributes": attrs or None,
-                                 "extra": extra or None})
-            else:
-                rows.append({**base, "type": "mask", "mask": rle, **box, "attributes": attrs or None,
-                             "extra": extra or None})
+            rows.append({**base, "type": "mask", "mask": coco_encode(m), **box, "attributes": attrs or None,
+                         "extra": extra or None})
     return rows
 
 
@@ -413,7 +403,7 @@ def _objects_xml(g: pd.DataFrame, sink: Sink, folder: str, ident: str) -> str:
             s.append(_polygon(list(r.points or []), user))
         else:
             mname = f"{ident}_mask_{k}.png"
-            m = coco_rle.decode(r.mask)
+            m = coco_decode(r.mask)
             buf = io.BytesIO()
             Image.fromarray(MASK_COLOR[m.astype(np.uint8)], "RGBA").save(buf, format="PNG")
             sink.write_bytes(posixpath.join("Masks", folder, mname), buf.getvalue(), compress=False)

@@ -34,6 +34,7 @@ from ..core import raster
 from ..core.dataset import Dataset
 from ..core.errors import FormatError
 from ..core.io import Sink, Source
+from ..core.masks import coco_encode
 from ..core.media_types import IMAGE_EXTS
 from ..core.parsing import json_error
 from . import _voc_common as vc
@@ -311,7 +312,7 @@ def read_open_images(source: Source, **options) -> Dataset:
                     raise FormatError(where, f"PredictedIoU is {rec['PredictedIoU']!r}, expected a number",
                                       line=n) from None
             row = vc._mask_row(m, rec["LabelName"], None) if m.any() else {
-                "type": "mask", "label": rec["LabelName"], "mask": raster.rle_encode(m), "x": 0.0, "y": 0.0,
+                "type": "mask", "label": rec["LabelName"], "mask": coco_encode(m), "x": 0.0, "y": 0.0,
                 "w": 0.0, "h": 0.0, "extra": None}
             row.pop("_bitmap", None)
             coords = [rec.get(c, "") for c in ("BoxXMin", "BoxXMax", "BoxYMin", "BoxYMax")]

@@ -8,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..core import raster
+from ..core.masks import coco_decode
 from . import yolo_codecs as codecs
 from . import yolo_ultralytics as ul
-from ._mask_poly import rle_loops
 from .registry import FormatSpec, register
 from .yolo_common import class_list, ellipse_polygons
 
@@ -46,7 +47,7 @@ def encode_shapes(rows: codecs.Rows, ctx) -> tuple[np.ndarray, list[str]]:
     ids = rows.a["ann_id"].tolist()
     for i in np.flatnonzero(kind == "mask").tolist():
         rle = rows.a["mask"].iat[i]
-        outer, holes = rle_loops(rle) if isinstance(rle, dict) else ([], [])
+        outer, holes = raster.mask_to_polygons(coco_decode(rle), with_holes=True) if isinstance(rle, dict) else ([], [])
         if not outer:
             empty.append(ids[i])
             pts[i] = None

@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from annowidgets.core import geometry, raster
+from annowidgets.core.masks import coco_decode, coco_encode
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
@@ -86,16 +88,16 @@ def test_ellipse_rotation_is_clockwise_about_the_centre():
 def test_rle_round_trip(bits, width):
     height = max(1, len(bits) // width)
     m = np.resize(np.asarray(bits, dtype=bool), (height, width))
-    rle = raster.rle_encode(m)
+    rle = coco_encode(m)
     assert isinstance(rle["counts"], str) and rle["size"] == [height, width]
-    assert np.array_equal(raster.rle_decode(rle), m)
+    assert np.array_equal(coco_decode(rle), m)
 
 
 def test_rle_with_runs_that_do_not_fit_is_refused():
     import pytest
 
     with pytest.raises(ValueError, match="sum to"):
-        raster.rle_decode({"size": [2, 2], "counts": [1, 5]})
+        coco_decode({"size": [2, 2], "counts": [1, 5]})
 
 
 @SETTINGS
@@ -130,3 +132,42 @@ def test_paint_respects_z_order():
     cls, inst = raster.paint(rows, 10, 10, [1, 2], [1, 2])
     assert cls[3, 3] == 1 and inst[3, 3] == 1  # higher z_order on top
     assert cls[7, 7] == 2 and cls[9, 9] == 0
+
+
+def _even_odd_fill(rings, h, w):
+    """Even-odd fill of closed rings sampled at pixel centres (independent of polygon_mask)."""
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    inside = np.zeros((h, w), dtype=bool)
+    for flat in rings:
+        xs, ys = np.asarray(flat[0::2]), np.asarray(flat[1::2])
+        for x0, y0, x1, y1 in zip(xs, ys, np.roll(xs, -1), np.roll(ys, -1), strict=True):
+            if y0 != y1:
+                inside ^= ((y0 > yy) != (y1 > yy)) & (xx < x0 + (yy - y0) * (x1 - x0) / (y1 - y0))
+    return inside
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.bool_, st.tuples(st.integers(1, 14), st.integers(1, 14))))
+def test_outlines_of_any_shape_fill_back_to_the_mask(m):
+    outers, holes = raster.mask_to_polygons(m, with_holes=True)
+    assert np.array_equal(_even_odd_fill(outers + holes, *m.shape), m)
+    assert all(len(p) >= 8 for p in outers + holes)  # at least 4 corners: collinear points dropped
+
+
+def test_diagonal_neighbours_are_separate_rings():
+    m = np.zeros((5, 6), bool)
+    m[1:3, 1:4] = True
+    m[3, 4] = True  # touches the rectangle only at a corner (4-connectivity: another part)
+    outers, holes = raster.mask_to_polygons(m, with_holes=True)
+    corners = sorted(sorted(zip(r[0::2], r[1::2], strict=True)) for r in outers)
+    assert corners == [[(1, 1), (1, 3), (4, 1), (4, 3)], [(4, 3), (4, 4), (5, 3), (5, 4)]]
+    assert holes == []
+
+
+def test_large_noisy_mask_outlines_match_its_pixel_count():
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:300, :300]
+    m = ((xx - 150) ** 2 + (yy - 140) ** 2 < 100 ** 2) ^ (rng.random((300, 300)) < 0.01)
+    outers, holes = raster.mask_to_polygons(m, with_holes=True)
+    assert geometry.polygon_area(outers).sum() - geometry.polygon_area(holes).sum() == m.sum()
+    assert len(outers) > 50 and len(holes) > 50

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from annowidgets.core.dataset import Dataset
-from annowidgets.formats import coco_rle
+from annowidgets.core.masks import coco_encode
 
 
 def square_mask(h, w, y0, y1, x0, x1, hole=None):
@@ -13,7 +13,7 @@ def square_mask(h, w, y0, y1, x0, x1, hole=None):
     m[y0:y1, x0:x1] = True
     if hole:
         m[hole[0]:hole[1], hole[2]:hole[3]] = False
-    return coco_rle.encode(m)
+    return coco_encode(m)
 
 
 def sample_dataset() -> Dataset:

@@ -11,6 +11,7 @@ from PIL import Image
 import annowidgets as aw
 from annowidgets.core import raster
 from annowidgets.core.loss import LossWarning
+from annowidgets.core.masks import coco_decode, coco_encode
 
 H, W = 12, 20
 
@@ -27,7 +28,7 @@ def _dataset(tmp_path: Path) -> aw.Dataset:
         dict(type="polygon", label="road", points=[0.0, 6.0, 20.0, 6.0, 20.0, 12.0, 0.0, 12.0], z_order=0),
         dict(type="bbox", label="car", x=1.0, y=1.0, w=5.0, h=4.0, z_order=1, attributes={"color": "red"}),
         dict(type="bbox", label="car", x=8.0, y=1.0, w=4.0, h=3.0, rotation=30.0, z_order=1),
-        dict(type="mask", label="sky", mask=raster.rle_encode(m), x=12.0, y=8.0, w=8.0, h=4.0, z_order=2),
+        dict(type="mask", label="sky", mask=coco_encode(m), x=12.0, y=8.0, w=8.0, h=4.0, z_order=2),
         dict(type="polyline", label="road", points=[0.0, 0.0, 5.0, 5.0]),
         dict(type="ellipse", label="sky", x=2.0, y=2.0, w=8.0, h=6.0, z_order=0),
     ]
@@ -65,7 +66,7 @@ def test_reads_datumaro_sample(datumaro_dir):
         ("val", "0016E5_07959.png")]
     assert (ds.items["width"] == 5).all() and (ds.items["height"] == 1).all()
     a = ds.annotations.merge(ds.items[["item_id", "name"]], on="item_id")
-    got = {(r.name, r.label): np.flatnonzero(raster.rle_decode(r.mask)[0]).tolist() for r in a.itertuples()}
+    got = {(r.name, r.label): np.flatnonzero(coco_decode(r.mask)[0]).tolist() for r in a.itertuples()}
     assert got == {("0001TP_008550.png", "Animal"): [0, 1], ("0001TP_008550.png", "Road"): [2],
                    ("0001TP_008550.png", "Sky"): [3, 4], ("0001TP_008580.png", "Archway"): [0, 1],
                    ("0001TP_008580.png", "Bridge"): [2], ("0001TP_008580.png", "Tree"): [3, 4],
@@ -105,7 +106,7 @@ def test_export_layout_and_round_trip(tmp_path):
         rows = back.annotations[back.annotations["item_id"] == bid]
         assert sorted(rows["label"]) == sorted({order[c] for c in np.unique(want) if c})
         for r in rows.itertuples():
-            assert np.array_equal(raster.rle_decode(r.mask), want == order.index(r.label))
+            assert np.array_equal(coco_decode(r.mask), want == order.index(r.label))
     polys = aw.load(out, to_polygons=True)
     assert set(polys.annotations["type"]) == {"polygon"}
     assert any("holes" in e.reason for e in polys.loss.entries)  # the sky mask's hole
@@ -160,6 +161,6 @@ def test_datumaro_reads_our_export(tmp_path, oracle):
     got = oracle(DM_MASKS, str(out))
     back = aw.load(out)
     ours = back.annotations.merge(back.items[["item_id", "name", "subset"]], on="item_id")
-    want = sorted([r.subset, r.name.rsplit(".", 1)[0], r.label, np.flatnonzero(raster.rle_decode(r.mask)).tolist()]
+    want = sorted([r.subset, r.name.rsplit(".", 1)[0], r.label, np.flatnonzero(coco_decode(r.mask)).tolist()]
                   for r in ours.itertuples())
     assert got == want and len(got) == 4  # car, road, sky on a.jpg; sky on 'b c.png'

@@ -11,6 +11,7 @@ from PIL import Image
 import annowidgets as aw
 from annowidgets.core import raster
 from annowidgets.core.loss import LossWarning
+from annowidgets.core.masks import coco_decode
 from annowidgets.formats import _semseg as ss
 
 H, W = 10, 16
@@ -58,7 +59,7 @@ def test_reads_datumaro_samples(datumaro_dir):
     assert ds.info["format"] == "Cityscapes 1.0"
     assert len(ds.labels) == 35 and ds.labels["name"].iloc[0] == "unlabeled"  # Cityscapes' default classes
     a = ds.annotations.merge(ds.items[["item_id", "name", "subset"]], on="item_id")
-    got = sorted((r.subset, r.name.split("_", 1)[1], r.label, tuple(np.flatnonzero(raster.rle_decode(r.mask)[0])))
+    got = sorted((r.subset, r.name.split("_", 1)[1], r.label, tuple(np.flatnonzero(coco_decode(r.mask)[0])))
                  for r in a.itertuples())
     assert got == [("test", "000001_000031.png", "outofroi", (0, 1)), ("test", "000001_000031.png", "truck", (2, 3, 4)),
                    ("test", "000001_000032.png", "outofroi", (3, 4)), ("test", "000001_000032.png", "train", (0, 1)),
@@ -111,7 +112,7 @@ def test_export_layout_and_round_trip(tmp_path):
         ("car", False), ("car", False), ("person", False), ("road", True)]
     for r in b.itertuples():
         value = 1 if r.label == "road" else {"car": 2000, "person": 3000}[r.label] + r.extra["instance_id"]
-        assert np.array_equal(raster.rle_decode(r.mask), inst == value)
+        assert np.array_equal(coco_decode(r.mask), inst == value)
     polys = aw.load(out, to_polygons=True)
     assert set(polys.annotations["type"]) == {"polygon"}
     assert polys.annotations["attributes"].map(lambda d: d["is_crowd"]).sum() == 1
@@ -123,7 +124,7 @@ def test_segments_match_a_comparison_per_value():
     seen = []
     for v, rle, (x, y, w, h), idx in ss.segments(ids):
         m = ids == v
-        assert np.array_equal(raster.rle_decode(rle), m)
+        assert np.array_equal(coco_decode(rle), m)
         assert np.array_equal(ss.bitmap(idx, ids.shape), m)
         rows, cols = np.nonzero(m)
         assert (x, y, w, h) == (cols.min(), rows.min(), cols.max() + 1 - cols.min(), rows.max() + 1 - rows.min())
@@ -197,7 +198,7 @@ def test_datumaro_reads_our_export(tmp_path, oracle):
     back = aw.load(out)
     a = back.annotations.merge(back.items[["item_id", "name", "subset"]], on="item_id")
     crowd = a[a["attributes"].map(lambda d: d["is_crowd"])]
-    want = sorted([r.subset, r.name.rsplit(".", 1)[0], r.label, np.flatnonzero(raster.rle_decode(r.mask)).tolist()]
+    want = sorted([r.subset, r.name.rsplit(".", 1)[0], r.label, np.flatnonzero(coco_decode(r.mask)).tolist()]
                   for r in crowd.itertuples())
     assert got["masks"] == want and len(want) == 1
 
@@ -213,7 +214,7 @@ def test_sample_round_trip_keeps_labels_and_pixels(datumaro_dir, tmp_path):
 
     def pixels(d):
         a = d.annotations.merge(d.items[["item_id", "name", "subset"]], on="item_id")
-        return sorted((r.subset, r.name, r.label, tuple(np.flatnonzero(raster.rle_decode(r.mask))))
+        return sorted((r.subset, r.name, r.label, tuple(np.flatnonzero(coco_decode(r.mask))))
                       for r in a.itertuples())
 
     assert pixels(back) == pixels(ds)

@@ -14,7 +14,7 @@ from pycocotools.coco import COCO
 import annowidgets as aw
 from annowidgets.core import geometry
 from annowidgets.core.loss import LossWarning
-from annowidgets.formats import coco_rle
+from annowidgets.core.masks import coco_decode
 
 from .coco_helpers import sample_dataset
 from .media_helpers import TWINS, media_bytes, twins_dataset, zip_files
@@ -56,8 +56,8 @@ def test_roundtrip_coco_instances(tmp_path):
     assert road["region_id"].nunique() == 1 and road["group"].nunique() == 1
     # mask with a hole: same pixels
     sky = _by(back, "b.jpg", "mask", "sky").iloc[0]
-    assert np.array_equal(coco_rle.decode(sky["mask"]), coco_rle.decode(src.annotations.loc[4, "mask"]))
-    assert coco_rle.decode(sky["mask"])[6, 15] == 0
+    assert np.array_equal(coco_decode(sky["mask"]), coco_decode(src.annotations.loc[4, "mask"]))
+    assert coco_decode(sky["mask"])[6, 15] == 0
     # prediction and annotator
     pred = back.annotations[back.annotations["source"] == "prediction"]
     assert len(pred) == 1 and pred.iloc[0]["score"] == 0.75 and pred.iloc[0]["x"] == 1.5
@@ -117,7 +117,7 @@ def test_pycocotools_loads_our_export(tmp_path):
         else:
             assert ann["area"] == pytest.approx(ann["bbox"][2] * ann["bbox"][3])
     sky = [x for x in anns if by_cat[x["category_id"]] == "sky" and x["attributes"]["rotation"] == 0][0]
-    assert np.array_equal(coco.annToMask(sky).astype(bool), coco_rle.decode(src.annotations.loc[4, "mask"]))
+    assert np.array_equal(coco.annToMask(sky).astype(bool), coco_decode(src.annotations.loc[4, "mask"]))
     ell = [x for x in anns if by_cat[x["category_id"]] == "sky" and x["attributes"]["rotation"] == 30.0][0]
     m = coco.annToMask(ell)
     assert abs(m.sum() - np.pi * 10 * 5) < 20  # the ellipse's area, rasterised in pixels

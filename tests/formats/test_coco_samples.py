@@ -10,7 +10,8 @@ import annowidgets as aw
 from annowidgets.core.errors import FormatError
 from annowidgets.core.io import Source
 from annowidgets.core.loss import LossWarning
-from annowidgets.formats import coco_rle, registry
+from annowidgets.core.masks import coco_decode
+from annowidgets.formats import registry
 
 
 def _coco(datumaro_dir, name):
@@ -35,7 +36,7 @@ def test_instances_layouts_load(datumaro_dir, name):
     assert poly["attributes"] == {"x": 1, "y": "hello"}
     mask = a.loc["mask"]
     # uncompressed counts [0, 20, 30] on a 10x5 image: the first 20 pixels column-major = two columns
-    m = coco_rle.decode(mask["mask"])
+    m = coco_decode(mask["mask"])
     assert m.shape == (10, 5) and m[:, :2].all() and not m[:, 2:].any()
     assert mask["source"] == "annotation" and ds.items.set_index("subset").loc["val", "name"] == "b.jpg"
     # media found in the layout's own images folder
@@ -82,7 +83,7 @@ def test_labels_captions_image_info_stuff(datumaro_dir):
     assert info.items["width"].tolist() == [10, 5]
     stuff = aw.load(_coco(datumaro_dir, "coco_stuff")).validate()
     assert stuff.annotations["type"].tolist() == ["mask", "mask"]
-    m = coco_rle.decode(stuff.annotations.iloc[0]["mask"])
+    m = coco_decode(stuff.annotations.iloc[0]["mask"])
     assert m.shape == (5, 10) and m.sum() == 20
 
 
@@ -128,7 +129,7 @@ def test_person_keypoints_written_once(datumaro_dir, tmp_path, fmt):
     # the mask instance keeps its pixels (iscrowd RLE segmentation of the keypoint annotation)
     m_src = src.annotations[src.annotations["type"] == "mask"].iloc[0]["mask"]
     m_back = back.annotations[back.annotations["type"] == "mask"].iloc[0]["mask"]
-    assert np.array_equal(coco_rle.decode(m_src), coco_rle.decode(m_back))
+    assert np.array_equal(coco_decode(m_src), coco_decode(m_back))
 
 
 def test_person_keypoints_to_coco_instances_reports_the_skeletons(datumaro_dir, tmp_path):

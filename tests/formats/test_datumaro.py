@@ -14,7 +14,7 @@ import pytest
 import annowidgets as aw
 from annowidgets.core.errors import FormatError
 from annowidgets.core.loss import LossWarning
-from annowidgets.formats import coco_rle
+from annowidgets.core.masks import coco_decode, coco_encode
 
 from ..conftest import DATUMARO
 
@@ -84,7 +84,7 @@ def sample() -> aw.Dataset:
         dict(item_id=0, type="polyline", label="lane", points=[0.0, 30.0, 47.0, 20.5]),
         dict(item_id=0, type="points", label="person", points=[10.0, 11.0, 12.5, 13.0]),
         dict(item_id=0, type="ellipse", label="person", x=30.0, y=20.0, w=8.0, h=4.0, rotation=-15.0, z_order=-1),
-        dict(item_id=0, type="mask", label="road", mask=coco_rle.encode(m), x=float(xs.min()), y=float(ys.min()),
+        dict(item_id=0, type="mask", label="road", mask=coco_encode(m), x=float(xs.min()), y=float(ys.min()),
              w=float(xs.max() + 1 - xs.min()), h=float(ys.max() + 1 - ys.min())),
         dict(item_id=0, type="tag", label="day", attributes={"weather": "sunny"}),
         # a track over frames 0 and 1: a keyframe and an interpolated frame
@@ -129,7 +129,7 @@ def test_round_trip_keeps_what_datumaro_carries(tmp_path):
     pd.testing.assert_frame_equal(back.annotations[CARRIED], src.annotations[CARRIED], check_dtype=False)
     assert back.labels.set_index("name").loc["car", "color"] == "#ff0000"
     assert back.labels.set_index("name").loc["tail", "parent"] == "body"
-    assert coco_rle.decode(back.annotations.loc[5, "mask"]).tolist() == _mask(32, 48).tolist()
+    assert coco_decode(back.annotations.loc[5, "mask"]).tolist() == _mask(32, 48).tolist()
 
 
 def test_written_json_is_cvats_layout(tmp_path):

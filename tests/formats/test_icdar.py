@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 import annowidgets as aw
-from annowidgets.core import raster
 from annowidgets.core.loss import LossWarning
+from annowidgets.core.masks import coco_decode, coco_encode
 
 REC, LOC, SEG = "ICDAR Recognition 1.0", "ICDAR Localization 1.0", "ICDAR Segmentation 1.0"
 
@@ -68,7 +68,7 @@ def test_samples_load_as_cvat_reads_them(datumaro_dir):
     assert m["attributes"].iloc[1] == {"index": 1, "color": "82 174 214", "text": "T", "center": "1 3"}
     # "F" is a word alone (no group); "T" and "h" are one word
     assert m["group"].isna().tolist() == [True, False, False] and m["group"].iloc[1] == m["group"].iloc[2]
-    assert [np.flatnonzero(raster.rle_decode(r)).tolist() for r in m["mask"]] == [[1, 2], [3, 8], [9]]
+    assert [np.flatnonzero(coco_decode(r)).tolist() for r in m["mask"]] == [[1, 2], [3, 8], [9]]
 
 
 @pytest.mark.fixtures
@@ -124,9 +124,9 @@ def test_segmentation_round_trip(tmp_path):
     m2 = np.zeros((10, 20), bool)
     m2[2:6, 6:8] = True
     ds = _ds(items, [
-        dict(item_id=0, type="mask", label="icdar", mask=raster.rle_encode(m1), x=1.0, y=2.0, w=3.0, h=3.0, group=7,
+        dict(item_id=0, type="mask", label="icdar", mask=coco_encode(m1), x=1.0, y=2.0, w=3.0, h=3.0, group=7,
              attributes={"index": 0, "color": "10 20 30", "text": "O", "center": "3 2"}),
-        dict(item_id=0, type="mask", label="icdar", mask=raster.rle_encode(m2), x=6.0, y=2.0, w=2.0, h=4.0, group=7,
+        dict(item_id=0, type="mask", label="icdar", mask=coco_encode(m2), x=6.0, y=2.0, w=2.0, h=4.0, group=7,
              attributes={"index": 1, "color": "200 0 0", "text": "K", "center": "4 7"}),
         dict(item_id=1, type="bbox", label="icdar", x=2.0, y=2.0, w=3.0, h=4.0, attributes={"text": " "}),
     ])
@@ -136,8 +136,8 @@ def test_segmentation_round_trip(tmp_path):
     back = aw.load(str(out))
     assert back.info["format"] == SEG and len(back.items) == 3
     b = back.annotations
-    assert [raster.rle_decode(r).sum() for r in b["mask"]] == [9, 8, 12]
-    assert (raster.rle_decode(b["mask"].iloc[0]) == m1).all() and (raster.rle_decode(b["mask"].iloc[1]) == m2).all()
+    assert [coco_decode(r).sum() for r in b["mask"]] == [9, 8, 12]
+    assert (coco_decode(b["mask"].iloc[0]) == m1).all() and (coco_decode(b["mask"].iloc[1]) == m2).all()
     assert b["attributes"].iloc[:2].tolist() == ds.annotations["attributes"].iloc[:2].tolist()
     assert b["attributes"].iloc[2]["text"] == " "  # the '#' line: a space character
     assert b["group"].iloc[0] == b["group"].iloc[1] and pd.isna(b["group"].iloc[2])
@@ -226,7 +226,7 @@ def test_datumaro_reads_our_icdar_exports(tmp_path, oracle):
                            attributes={"text": "RED"}),
                       dict(item_id=1, type="polygon", label="icdar", points=[0.0, 0.0, 3.0, 1.0, 4.0, 6.0, 1.0, 7.0],
                            x=0.0, y=0.0, w=4.0, h=7.0, attributes={"text": "FOOD"})])
-    seg = _ds(items, [dict(item_id=0, type="mask", label="icdar", mask=raster.rle_encode(m1), x=1.0, y=2.0, w=3.0,
+    seg = _ds(items, [dict(item_id=0, type="mask", label="icdar", mask=coco_encode(m1), x=1.0, y=2.0, w=3.0,
                            h=3.0, attributes={"text": "O"}),
                       dict(item_id=0, type="bbox", label="icdar", x=6.0, y=2.0, w=2.0, h=4.0,
                            attributes={"text": "K"})])

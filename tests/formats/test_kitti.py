@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 import annowidgets as aw
-from annowidgets.core import raster
 from annowidgets.core.loss import LossWarning
+from annowidgets.core.masks import coco_decode, coco_encode
 from tests.interop import peers
 
 KITTI = "kitti_dataset"
@@ -52,7 +52,7 @@ def test_segmentation_sample_loads_instances_with_kitti_classes(datumaro_dir):
     first = a[a["name"] == "000030_10.png"]
     assert first["label"].tolist() == ["outofroi", "truck", "truck"]
     assert [d["is_crowd"] for d in first["attributes"]] == [True, False, False]
-    pixels = [np.flatnonzero(raster.rle_decode(m)).tolist() for m in first["mask"]]
+    pixels = [np.flatnonzero(coco_decode(m)).tolist() for m in first["mask"]]
     assert pixels == [[0, 1], [2], [3, 4]]
     second = a[a["name"] == "000030_11.png"]
     assert sorted(second["label"]) == ["outofroi", "train", "wall"]
@@ -76,7 +76,7 @@ def _dataset(tmp_path):
                               "length": 3.9, "x": 2.1, "y": 1.7, "z": 25.3, "rotation_y": -1.52}}),
         dict(item_id=0, type="bbox", label="person", x=10.0, y=0.0, w=3.0, h=8.5, score=0.75,
              attributes={"truncated": False}),
-        dict(item_id=1, type="mask", label="road", mask=raster.rle_encode(m), x=3.0, y=2.0, w=6.0, h=4.0,
+        dict(item_id=1, type="mask", label="road", mask=coco_encode(m), x=3.0, y=2.0, w=6.0, h=4.0,
              attributes={"is_crowd": False}),
         dict(item_id=1, type="polygon", label="car", points=[10.0, 6.0, 15.0, 6.0, 15.0, 11.0, 10.0, 11.0],
              x=10.0, y=6.0, w=5.0, h=5.0, attributes={"is_crowd": True}),
@@ -111,9 +111,9 @@ def test_round_trip_keeps_boxes_3d_fields_scores_and_masks(tmp_path):
     masks = b[b["type"] == "mask"].sort_values("label")
     assert masks["label"].tolist() == ["car", "road"]
     assert [d["is_crowd"] for d in masks["attributes"]] == [True, False]
-    road = raster.rle_decode(masks["mask"].iloc[1])
-    assert (road == raster.rle_decode(src["mask"].iloc[2])).all()
-    car = raster.rle_decode(masks["mask"].iloc[0])
+    road = coco_decode(masks["mask"].iloc[1])
+    assert (road == coco_decode(src["mask"].iloc[2])).all()
+    car = coco_decode(masks["mask"].iloc[0])
     assert car.sum() == 25 and car[6:11, 10:15].all()  # the polygon, painted
     assert not out.loss  # everything here is carried
 
@@ -125,7 +125,7 @@ def test_loss_report_names_what_kitti_cannot_carry(tmp_path):
         dict(ann_id=11, item_id=0, type="bbox", label="car", x=1.0, y=1.0, w=4.0, h=4.0, rotation=30.0),
         dict(ann_id=12, item_id=0, type="bbox", label="car", x=1.0, y=1.0, w=4.0, h=4.0,
              attributes={"color": "red"}),
-        dict(ann_id=13, item_id=2, type="mask", label="road", mask=raster.rle_encode(np.ones((8, 8), bool)), x=0.0,
+        dict(ann_id=13, item_id=2, type="mask", label="road", mask=coco_encode(np.ones((8, 8), bool)), x=0.0,
              y=0.0, w=8.0, h=8.0, score=0.5),
     ])
     ds = aw.Dataset(items=ds.items, annotations=pd.concat([ds.annotations, extra], ignore_index=True),
@@ -183,7 +183,7 @@ def test_datumaro_reads_our_kitti_export(tmp_path, oracle):
                                                           strict=True))
     back = aw.load(str(out))
     a = back.annotations[back.annotations["type"] == "mask"].merge(back.items[["item_id", "name"]], on="item_id")
-    ours_px = {(n[:-4], lab): set(np.flatnonzero(raster.rle_decode(m)).tolist())
+    ours_px = {(n[:-4], lab): set(np.flatnonzero(coco_decode(m)).tolist())
                for n, lab, m in zip(a["name"], a["label"], a["mask"], strict=True)}
     theirs_px = {(m["image"], m["label"]): set(m["pixels"]) for m in seg["masks"] if m["label"] != "background"}
     assert theirs_px == ours_px and len(ours_px) == 8  # a tree and a road on each of four images

@@ -13,7 +13,7 @@ from PIL import Image
 import annowidgets as aw
 from annowidgets.core.errors import FormatError
 from annowidgets.core.loss import LossWarning
-from annowidgets.formats import coco_rle
+from annowidgets.core.masks import coco_decode, coco_encode
 
 from ..interop import peers
 
@@ -41,7 +41,7 @@ def test_datumaro_sample_loads_detected(datumaro_dir):
     # masks: every non-transparent pixel of the PNG, over the whole image
     for label, png in (("license plate", "img1_mask_1.png"), ("m1", "img1_mask_5.png")):
         want = np.asarray(Image.open(root / "Masks" / "subset1" / png)).any(axis=2)
-        got = coco_rle.decode(a.loc[label, "mask"])
+        got = coco_decode(a.loc[label, "mask"])
         assert got.shape == (77, 102) and (got == want).all()
         ys, xs = np.nonzero(want)
         assert a.loc[label, ["x", "y"]].tolist() == [xs.min(), ys.min()]
@@ -118,7 +118,7 @@ def test_round_trip_equal_on_what_labelme_carries(tmp_path):
         w = ds.annotations.loc[ds.annotations["type"] == t, col].tolist()
         g = back.annotations.loc[back.annotations["type"] == t, col].tolist()
         if t == "mask":
-            w, g = [coco_rle.decode(m).tolist() for m in w], [coco_rle.decode(m).tolist() for m in g]
+            w, g = [coco_decode(m).tolist() for m in w], [coco_decode(m).tolist() for m in g]
         assert g == w
     grouped = back.annotations[back.annotations["group"].notna()]
     assert len(grouped) == 3 and grouped["group"].nunique() == 1  # the two boxes and the polygon
@@ -184,7 +184,7 @@ def test_datumaro_reads_our_labelme(tmp_path, oracle):
     masks = a[a["type"] == "mask"].set_index("image")
     assert sorted(m["image"] for m in got["masks"]) == sorted(masks.index)
     for m in got["masks"]:
-        src = coco_rle.decode(masks.loc[m["image"], "mask"])
+        src = coco_decode(masks.loc[m["image"], "mask"])
         assert m["label"] == "road" and m["pixels"] == np.flatnonzero(src).tolist()
 
 
@@ -193,7 +193,7 @@ def test_names_keep_their_folder_and_subsets_do_not_clash(tmp_path):
     m[2:5, 3:9] = True
     items = pd.DataFrame({"item_id": [0, 1, 2], "name": ["cams/a/x.jpg", "x.jpg", "x.jpg"],
                           "subset": ["train", "train", "val"], "width": 12, "height": 10})
-    ann = pd.DataFrame([dict(ann_id=0, item_id=0, label="car", type="mask", mask=coco_rle.encode(m), x=3, y=2, w=6,
+    ann = pd.DataFrame([dict(ann_id=0, item_id=0, label="car", type="mask", mask=coco_encode(m), x=3, y=2, w=6,
                              h=3),
                         dict(ann_id=1, item_id=2, label="car", type="bbox", x=1, y=1, w=2, h=2)])
     out = _export(aw.Dataset(items=items, annotations=ann), tmp_path)
@@ -206,7 +206,7 @@ def test_names_keep_their_folder_and_subsets_do_not_clash(tmp_path):
     got = back.annotations.merge(back.items[["item_id", "name", "subset"]], on="item_id")
     assert sorted(zip(got["subset"], got["name"], got["type"], strict=True)) == [
         ("train", "cams/a/x.jpg", "mask"), ("val", "x.jpg", "bbox")]
-    assert (coco_rle.decode(got.loc[got["type"] == "mask", "mask"].iloc[0]) == m).all()
+    assert (coco_decode(got.loc[got["type"] == "mask", "mask"].iloc[0]) == m).all()
 
 
 def test_voc_given_as_labelme_is_refused(datumaro_dir, tmp_path):
@@ -248,4 +248,4 @@ def test_we_read_datumaros_labelme(tmp_path, oracle):
     assert a.loc["bbox", "occluded"] and a.loc["bbox", "attributes"] == {"color": "red", "n": 2}
     assert a.loc["polygon", "points"] == [10.5, 1.0, 20.0, 2.0, 15.0, 9.0]
     assert a.loc["bbox", "group"] == a.loc["polygon", "group"] and pd.isna(a.loc["mask", "group"])
-    assert np.flatnonzero(coco_rle.decode(a.loc["mask", "mask"])).tolist() == got["mask"]
+    assert np.flatnonzero(coco_decode(a.loc["mask", "mask"])).tolist() == got["mask"]

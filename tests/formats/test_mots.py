@@ -14,13 +14,14 @@ from PIL import Image
 import annowidgets as aw
 from annowidgets.core import raster
 from annowidgets.core.loss import LossWarning
+from annowidgets.core.masks import coco_decode, coco_encode
 
 H, W = 8, 12
 SAMPLE = "mots_dataset"
 
 
 def _pixels(r) -> tuple:
-    return tuple(np.flatnonzero(raster.rle_decode(r.mask)).tolist())
+    return tuple(np.flatnonzero(coco_decode(r.mask)).tolist())
 
 
 def _export(ds, path, **kw):
@@ -76,7 +77,7 @@ def _dataset(tmp_path: Path) -> aw.Dataset:
         Image.new("RGB", (W, H)).save(media / f"f{k}.jpg")
     m = np.zeros((H, W), bool)
     m[5:7, 8:11] = True
-    rle = raster.rle_encode(m)
+    rle = coco_encode(m)
     ann = [
         # polygon track 7: keyframes on 0 and 2 (1 interpolated), outside on 3
         dict(type="polygon", label="person", points=[1.0, 1.0, 4.0, 1.0, 4.0, 4.0, 1.0, 4.0], frame=0, item_id=0,
@@ -134,10 +135,10 @@ def test_round_trip_and_loss_report(tmp_path):
     # the pixels are the rasterised shapes
     src = {(0, 7): raster.shape_mask("polygon", H, W, points=ds.annotations["points"].iloc[0]),
            (1, 12): raster.shape_mask("bbox", H, W, x=6.0, y=0.0, w=3.0, h=2.0),
-           (3, 3): raster.rle_decode(ds.annotations["mask"].iloc[5]).astype(bool)}
+           (3, 3): coco_decode(ds.annotations["mask"].iloc[5]).astype(bool)}
     for r in vis.itertuples():
         if (r.frame, r.track_id) in src:
-            assert np.array_equal(raster.rle_decode(r.mask).astype(bool), src[(r.frame, r.track_id)])
+            assert np.array_equal(coco_decode(r.mask).astype(bool), src[(r.frame, r.track_id)])
     outside = back.annotations[back.annotations["outside"]]
     assert sorted(zip(outside["track_id"], outside["frame"], strict=True)) == [(7, 3), (12, 2)]
 
@@ -229,7 +230,7 @@ def test_datumaro_imports_our_export(tmp_path, oracle):
     vis = ours.annotations[~ours.annotations["outside"]].merge(ours.items[["item_id", "name", "subset"]],
                                                                 on="item_id")
     want = sorted([r.subset, r.name.rsplit(".", 1)[0], r.label, int(r.track_id),
-                   np.flatnonzero(raster.rle_decode(r.mask)).tolist()] for r in vis.itertuples())
+                   np.flatnonzero(coco_decode(r.mask)).tolist()] for r in vis.itertuples())
     assert got == want and len(got) == 5
 
 
@@ -276,7 +277,7 @@ def test_we_read_datumaro_export(tmp_path, oracle):
         lambda m: Path(m).is_file()).all()
     vis = ds.annotations[~ds.annotations["outside"]].merge(ds.items[["item_id", "name", "subset"]], on="item_id")
     mine = sorted([r.subset, r.name.rsplit(".", 1)[0], r.label, r.extra["instance_id"],
-                   np.flatnonzero(raster.rle_decode(r.mask)).tolist()] for r in vis.itertuples())
+                   np.flatnonzero(coco_decode(r.mask)).tolist()] for r in vis.itertuples())
     assert mine == got["want"]
     # car track 1 is on frames 0 and 1: one track, ended by an outside keyframe on frame 2
     car = ds.annotations[ds.annotations["label"] == "car"]

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 import annowidgets as aw
-from annowidgets.core import raster
 from annowidgets.core.loss import LossWarning
+from annowidgets.core.masks import coco_decode, coco_encode
 from tests.interop import peers
 
 FMT = "Open Images V6 1.0"
@@ -46,7 +46,7 @@ def test_v6_sample_loads_tags_boxes_masks_with_attributes(datumaro_dir):
     assert mask["name"] == "b.jpg" and mask["label"] == "/m/0"
     assert mask["attributes"] == {"box_id": "01234567", "predicted_iou": 0.5}
     assert mask["group"] == boxes.loc["b.jpg", "group"]  # drawn in that box
-    assert raster.rle_decode(mask["mask"])[:, :2].all() and raster.rle_decode(mask["mask"]).sum() == 4
+    assert coco_decode(mask["mask"])[:, :2].all() and coco_decode(mask["mask"]).sum() == 4
     labels = ds.labels.set_index("name")
     assert list(labels.index) == ["/m/0", "/m/1", "/m/2", "/m/3"]
     assert labels.loc["/m/1", "extra"] == {"display_name": "Generic label #1", "open_images_parent": "/m/0"}
@@ -76,7 +76,7 @@ def _dataset(tmp_path):
              attributes={"occluded": True, "truncated": False, "is_group_of": True}),
         dict(item_id=1, type="bbox", label="road", x=3.0, y=2.0, w=6.0, h=4.0, group=4, score=1.0,
              attributes={}),
-        dict(item_id=1, type="mask", label="road", mask=raster.rle_encode(m), x=3.0, y=2.0, w=6.0, h=4.0, group=4,
+        dict(item_id=1, type="mask", label="road", mask=coco_encode(m), x=3.0, y=2.0, w=6.0, h=4.0, group=4,
              attributes={"box_id": "0000abcd", "predicted_iou": 0.75}),
     ]
     ann = pd.DataFrame(rows)
@@ -110,7 +110,7 @@ def test_round_trip_keeps_tags_boxes_masks_and_their_link(tmp_path):
             assert g.tolist() == w.tolist(), c
     assert got["attributes"].iloc[0] == {"occluded": True, "truncated": False, "is_group_of": True}
     assert got["attributes"].iloc[3] == {"box_id": "0000abcd", "predicted_iou": 0.75}
-    assert (raster.rle_decode(got["mask"].iloc[3]) == raster.rle_decode(want["mask"].iloc[3])).all()
+    assert (coco_decode(got["mask"].iloc[3]) == coco_decode(want["mask"].iloc[3])).all()
     assert got["group"].iloc[2] == got["group"].iloc[3] and got["group"].notna().sum() == 2
     assert not out.loss
 
@@ -183,7 +183,7 @@ def test_datumaro_reads_our_open_images_export(tmp_path, oracle):
     assert np.abs(theirs[list("xywh")].to_numpy() - ours[list("xywh")].to_numpy()).max() <= 0.006
     back = aw.load(str(out))
     a = back.annotations[back.annotations["type"] == "mask"].merge(back.items[["item_id", "name"]], on="item_id")
-    ours_px = {(n[:-4], lab): set(np.flatnonzero(raster.rle_decode(m)).tolist())
+    ours_px = {(n[:-4], lab): set(np.flatnonzero(coco_decode(m)).tolist())
                for n, lab, m in zip(a["name"], a["label"], a["mask"], strict=True)}
     theirs_px = {(m["image"], m["label"]): set(m["pixels"]) for m in got["masks"]}
     assert theirs_px == ours_px and len(ours_px) == 8

@@ -12,6 +12,7 @@ import annowidgets as aw
 from annowidgets.core import raster
 from annowidgets.core.io import Source
 from annowidgets.core.loss import LossWarning
+from annowidgets.core.masks import coco_decode, coco_encode
 from annowidgets.formats import _voc_common as vc
 from annowidgets.formats import registry
 
@@ -32,7 +33,7 @@ def _dataset():
             "w": [10, 10, 60, 15, 20, 5, 5, 5], "h": [5, 8, 10, 10, 10, 5, 5, 5],
             "rotation": [0, 30, 0, 0, 15, 0, 0, 0],
             "points": [None, None, [0, 30, 60, 30, 60, 40, 0, 40], None, None, None, None, [0, 0, 5, 5]],
-            "mask": [None, None, None, raster.rle_encode(hole), None, None, None, None],
+            "mask": [None, None, None, coco_encode(hole), None, None, None, None],
             "z_order": [0, 1, 0, 2, 0, 0, 0, 0],
             "group": [None, None, None, None, None, 3, 3, None],
             "attributes": [None, {"parked": True}, None, None, None, None, None, None],
@@ -81,7 +82,7 @@ def test_export_paints_shapes_in_z_order_and_reimports_instances(tmp_path):
     assert sorted(second["label"]) == ["car", "car"]
     union = np.zeros((40, 60), bool)
     for m in first["mask"]:
-        union |= raster.rle_decode(m)
+        union |= coco_decode(m)
     assert np.array_equal(union, expected > 0)
 
 
@@ -95,7 +96,7 @@ def test_to_polygons_gives_pixel_exact_outlines(tmp_path):
     assert any("holes" in e.reason for e in polys.loss.entries)  # the sky mask has a hole
     road_poly = polys.annotations[polys.annotations["label"] == "road"].iloc[0]
     road_mask = masks.annotations[masks.annotations["label"] == "road"].iloc[0]
-    assert np.array_equal(raster.polygon_mask(road_poly.points, 40, 60), raster.rle_decode(road_mask["mask"]))
+    assert np.array_equal(raster.polygon_mask(road_poly.points, 40, 60), coco_decode(road_mask["mask"]))
 
 
 def test_background_label_is_painted_as_zero_and_not_reimported(tmp_path):
@@ -118,7 +119,7 @@ def test_background_label_is_painted_as_zero_and_not_reimported(tmp_path):
 def test_reads_datumaro_rgb_pngs(datumaro_dir):
     ds = aw.load(str(datumaro_dir / "voc_dataset" / "voc_dataset1"), format="segmentation_mask")
     (row,) = ds.annotations[ds.annotations["type"] == "mask"].itertuples()
-    assert row.label == "bicycle" and raster.rle_decode(row.mask).sum() == 200
+    assert row.label == "bicycle" and coco_decode(row.mask).sum() == 200
 
 
 def test_unknown_colours_are_reported_not_dropped_silently(tmp_path):

@@ -13,6 +13,7 @@ import annowidgets as aw
 from annowidgets.core import raster
 from annowidgets.core.io import Sink
 from annowidgets.core.loss import LossWarning
+from annowidgets.core.masks import coco_decode
 from annowidgets.formats import registry
 
 
@@ -46,7 +47,7 @@ def test_voc_dataset1_matches_datumaros_expectations(datumaro_dir):
     assert head["parent_id"] == a.loc[a["label"].eq("person") & a["type"].eq("bbox"), "ann_id"].iloc[0]
     (mask,) = a[a["type"] == "mask"].itertuples()
     assert mask.label == "bicycle" and mask.item_id == first
-    assert raster.rle_decode(mask.mask).all() and mask.mask["size"] == [10, 20]
+    assert coco_decode(mask.mask).all() and mask.mask["size"] == [10, 20]
     assert not ds.loss
 
 
@@ -89,7 +90,7 @@ def test_sample_round_trips_through_our_writer(datumaro_dir, tmp_path):
     assert back.annotations.loc[back.annotations["label"] == "head", "parent_id"].notna().all()
     m1 = ds.annotations.loc[ds.annotations["type"] == "mask", "mask"].iloc[0]
     m2 = back.annotations.loc[back.annotations["type"] == "mask", "mask"].iloc[0]
-    assert np.array_equal(raster.rle_decode(m1), raster.rle_decode(m2))
+    assert np.array_equal(coco_decode(m1), coco_decode(m2))
     assert sorted(back.items["subset"]) == ["test", "train"]
 
 
@@ -213,7 +214,7 @@ def test_shapes_voc_cannot_carry_are_reported_or_rasterised(tmp_path):
     assert [id_ for e in out.loss.entries for id_ in e.rows] == [1]
     back = aw.load(out)
     assert sorted(back.annotations["type"]) == ["mask", "mask"]
-    areas = sorted(raster.rle_decode(m).sum() for m in back.annotations["mask"])
+    areas = sorted(coco_decode(m).sum() for m in back.annotations["mask"])
     assert areas == sorted([raster.polygon_mask([0, 0, 10, 0, 10, 10], 20, 20).sum(),
                             raster.ellipse_mask(15, 14, 3, 2, 0, 20, 20).sum()])
 

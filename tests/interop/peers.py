@@ -19,7 +19,7 @@ from PIL import Image
 
 import annowidgets as aw
 from annowidgets.core.loss import LossWarning
-from annowidgets.formats import coco_rle
+from annowidgets.core.masks import coco_encode
 
 ORACLE = os.environ.get("ANNOWIDGETS_ORACLE_PYTHON")
 needs_oracle = [pytest.mark.oracle,
@@ -51,7 +51,7 @@ def _rows(rng: np.random.Generator, item_id: int, w_img: int, h_img: int) -> lis
     m[int(h_img * 0.6):, int(w_img * 0.6):] = True
     m[int(h_img * 0.6):int(h_img * 0.7), int(w_img * 0.6):int(w_img * 0.7)] = False  # a notch: no box
     ys_, xs_ = np.nonzero(m)
-    rows.append(dict(type="mask", label="road", mask=coco_rle.encode(m), x=float(xs_.min()), y=float(ys_.min()),
+    rows.append(dict(type="mask", label="road", mask=coco_encode(m), x=float(xs_.min()), y=float(ys_.min()),
                      w=float(xs_.max() + 1 - xs_.min()), h=float(ys_.max() + 1 - ys_.min())))
     for r in rows:
         r["item_id"] = item_id

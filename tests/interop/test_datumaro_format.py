@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import annowidgets as aw
-from annowidgets.formats import coco_rle
+from annowidgets.core.masks import coco_decode
 
 from . import peers
 
@@ -116,7 +116,7 @@ def test_datumaro_reads_our_export(ours, oracle):
         elif r.type == "polygon":
             assert np.abs(np.asarray(d["points"]) - np.asarray(r.points, dtype=np.float32).round(2)).max() <= peers.TOL
         else:
-            src_mask = coco_rle.decode(r.mask)
+            src_mask = coco_decode(r.mask)
             assert d["shape"] == list(src_mask.shape) and d["pixels"] == np.flatnonzero(src_mask).tolist()
         assert d["z_order"] == r.z_order
         assert d["group"] == (0 if pd.isna(r.group) else r.group)
@@ -149,7 +149,7 @@ def test_we_read_datumaros_export(tmp_path, oracle):
     ell = a.loc["ellipse"]
     assert [ell[k] for k in ("x", "y", "w", "h", "rotation")] == [30.0, 2.0, 10.0, 6.0, 20.0]
     mask = a.loc["mask"]
-    assert np.flatnonzero(coco_rle.decode(mask["mask"])).tolist() == w["mask"] and mask["z_order"] == 1
+    assert np.flatnonzero(coco_decode(mask["mask"])).tolist() == w["mask"] and mask["z_order"] == 1
     assert [mask[k] for k in "xywh"] == [20.0, 10.0, 25.0, 20.0]
     assert a.loc["tag", "label"] == "person" and a.loc["tag", "attributes"] == {"weather": "rain"}
     trk = ds.annotations[ds.annotations["track_id"].notna()]

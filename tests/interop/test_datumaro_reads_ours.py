@@ -18,7 +18,7 @@ import pytest
 
 import annowidgets as aw
 from annowidgets.core import geometry
-from annowidgets.formats import coco_rle
+from annowidgets.core.masks import coco_decode
 
 from . import peers
 
@@ -112,7 +112,7 @@ def test_datumaro_finds_our_coco_polygons_and_masks(exported, datumaro):
     masks = a[a["type"] == "mask"].set_index("image")
     assert sorted(m["image"] for m in got["masks"]) == sorted(masks.index)
     for m in got["masks"]:
-        src = coco_rle.decode(masks.loc[m["image"], "mask"])
+        src = coco_decode(masks.loc[m["image"], "mask"])
         assert m["label"] == "road" and m["shape"] == list(src.shape)
         assert m["pixels"] == np.flatnonzero(src).tolist()  # pixel for pixel
     # COCO gives Datumaro a box for every polygon and mask instance: the shape's bounding box
@@ -130,7 +130,7 @@ def test_datumaro_reads_our_segmentation_masks_as_we_do(exported, datumaro):
     a = back.annotations.merge(back.items[["item_id", "name"]], on="item_id")
     ours = {}
     for name, label, rle in zip(a["name"].str.removesuffix(".png"), a["label"], a["mask"], strict=True):
-        ours.setdefault((name, label), set()).update(np.flatnonzero(coco_rle.decode(rle)).tolist())
+        ours.setdefault((name, label), set()).update(np.flatnonzero(coco_decode(rle)).tolist())
     theirs = {}
     for m in got["masks"]:
         theirs.setdefault((m["image"], m["label"]), set()).update(m["pixels"])
@@ -140,7 +140,7 @@ def test_datumaro_reads_our_segmentation_masks_as_we_do(exported, datumaro):
     for name, label, kind, rle, pts, w, h in zip(src["name"].str.removesuffix(".png"), src["label"], src["type"],
                                                  src["mask"], src["points"], src["w"], src["h"], strict=True):
         if kind == "mask":
-            assert theirs[(name, label)] == set(np.flatnonzero(coco_rle.decode(rle)).tolist())
+            assert theirs[(name, label)] == set(np.flatnonzero(coco_decode(rle)).tolist())
         else:  # rasterised: about as many pixels as the shape's area
             area = w * h if kind == "bbox" else float(geometry.polygon_area([pts]).sum())
             assert abs(len(theirs[(name, label)]) - area) <= (w + h) * 2 + 4
@@ -155,6 +155,6 @@ def test_datumaro_finds_our_voc_masks(exported, datumaro):
     masks = src[src["type"] == "mask"].set_index(src.loc[src["type"] == "mask", "name"].str.removesuffix(".png"))
     assert sorted((m["image"], m["label"]) for m in got["masks"]) == sorted((i, "road") for i in masks.index)
     for m in got["masks"]:
-        assert m["pixels"] == np.flatnonzero(coco_rle.decode(masks.loc[m["image"], "mask"])).tolist()
+        assert m["pixels"] == np.flatnonzero(coco_decode(masks.loc[m["image"], "mask"])).tolist()
     lost = {r for e in results["PASCAL VOC 1.1"].loss.entries for r in e.rows}
     assert lost == set(src.loc[src["type"] == "polygon", "ann_id"])

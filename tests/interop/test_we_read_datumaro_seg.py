@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import annowidgets as aw
-from annowidgets.core import raster
+from annowidgets.core.masks import coco_decode
 
 from . import peers
 
@@ -59,7 +59,7 @@ def _pixels(ds: aw.Dataset) -> dict:
     out: dict = {}
     for r in a.itertuples():
         stem = r.name.rsplit(".", 1)[0]
-        out.setdefault(stem, {})[r.label] = np.flatnonzero(raster.rle_decode(r.mask)).tolist()
+        out.setdefault(stem, {})[r.label] = np.flatnonzero(coco_decode(r.mask)).tolist()
     return out
 
 
