@@ -44,17 +44,6 @@ def dataset(items: list[dict], rows: list[dict]) -> Dataset:
     return Dataset(items=it, annotations=ann, labels=pd.DataFrame({"name": [LABEL]}) if len(ann) else None)
 
 
-def prepared(ds: Dataset, report):
-    """Items with their file names (unique, relative), subsets, and annotations with positions."""
-    items = ds.items.reset_index(drop=True)
-    ids, files, renamed = vc.item_ids(items)
-    report.add("items", renamed, "file name collides with another item's; written as <name>__<n>")
-    subsets = items["subset"].fillna("default").replace("", "default").to_numpy()
-    pos = pd.Series(np.arange(len(items)), index=items["item_id"].to_numpy())
-    a = ds.annotations
-    a = a.assign(_pos=a["item_id"].map(pos).to_numpy())
-    a = a[a["_pos"].notna()].astype({"_pos": np.int64}).sort_values(["_pos", "ann_id"], kind="stable")
-    return items, ids, files, subsets, a
 
 
 def text_of(attrs) -> str | None:

@@ -201,6 +201,20 @@ def item_ids(items: pd.DataFrame) -> tuple[pd.Series, pd.Series, list]:
     return pd.Series(ids, index=items.index), pd.Series(files, index=items.index), renamed
 
 
+def prepared(ds, report):
+    """What a per-image writer walks: items, their unique relative file names (renames reported),
+    subsets, and the annotations of known items in item order with ``_pos``, the item's row."""
+    items = ds.items.reset_index(drop=True)
+    ids, files, renamed = item_ids(items)
+    report.add("items", renamed, "file name collides with another item's; written as <name>__<n>")
+    subsets = items["subset"].fillna("default").replace("", "default").to_numpy()
+    pos = pd.Series(np.arange(len(items)), index=items["item_id"].to_numpy())
+    a = ds.annotations
+    a = a.assign(_pos=a["item_id"].map(pos).to_numpy())
+    a = a[a["_pos"].notna()].astype({"_pos": np.int64}).sort_values(["_pos", "ann_id"], kind="stable")
+    return items, ids, files, subsets, a
+
+
 def _relative_name(name, item_id) -> str:
     if name is None or name is pd.NA or (isinstance(name, float) and name != name):
         return f"item_{item_id}"

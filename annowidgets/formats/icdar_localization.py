@@ -24,6 +24,7 @@ from ..core.dataset import Dataset
 from ..core.errors import FormatError
 from ..core.io import Sink, Source
 from . import _icdar
+from . import _voc_common as vc
 from ._media import copy_media
 from .registry import FormatSpec, WriteContext, register
 
@@ -128,7 +129,7 @@ def _num(v) -> str:
 
 def write_icdar_localization(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     report = ctx.report
-    items, ids, files, subsets, a = _icdar.prepared(ds, report)
+    items, ids, files, subsets, a = vc.prepared(ds, report)
     kind = a["type"].to_numpy()
     rotated = (kind == "bbox") & (a["rotation"].fillna(0).to_numpy() != 0)
     ok = np.isin(kind, ("bbox", "polygon"))

@@ -19,6 +19,7 @@ from ..core.errors import FormatError
 from ..core.io import Sink, Source
 from ..core.media_types import IMAGE_EXTS
 from . import _icdar
+from . import _voc_common as vc
 from ._media import copy_media
 from .registry import FormatSpec, WriteContext, register
 
@@ -88,7 +89,7 @@ def read_icdar_recognition(source: Source, **options) -> Dataset:
 
 def write_icdar_recognition(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     report = ctx.report
-    items, ids, files, subsets, a = _icdar.prepared(ds, report)
+    items, ids, files, subsets, a = vc.prepared(ds, report)
     text = a["attributes"].map(_icdar.text_of)
     has = text.notna().to_numpy()
     report.add_mask("annotations", a, ~has, "ICDAR Recognition carries only words (a 'text' attribute)",

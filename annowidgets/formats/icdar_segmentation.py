@@ -163,7 +163,7 @@ def _colors(n: int, used: set) -> list[tuple]:
 
 def write_icdar_segmentation(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     report = ctx.report
-    items, ids, files, subsets, a = _icdar.prepared(ds, report)
+    items, ids, files, subsets, a = vc.prepared(ds, report)
     kind = a["type"].to_numpy()
     ok = np.isin(kind, raster.RASTER_TYPES)
     for t, g in a[~ok].groupby("type"):

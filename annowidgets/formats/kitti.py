@@ -357,14 +357,7 @@ def _box_lines(boxes: pd.DataFrame, report) -> list[str]:
 
 def write_kitti(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     report = ctx.report
-    items = ds.items.reset_index(drop=True)
-    ids, files, renamed = vc.item_ids(items)
-    report.add("items", renamed, "file name collides with another item's; written as <name>__<n>")
-    subsets = items["subset"].fillna("default").replace("", "default").to_numpy()
-    pos = pd.Series(np.arange(len(items)), index=items["item_id"].to_numpy())
-    a = ds.annotations
-    a = a.assign(_pos=a["item_id"].map(pos).to_numpy())
-    a = a[a["_pos"].notna()].astype({"_pos": np.int64}).sort_values(["_pos", "ann_id"], kind="stable")
+    items, ids, files, subsets, a = vc.prepared(ds, report)
     kind = a["type"].to_numpy()
     rotated = (kind == "bbox") & (a["rotation"].fillna(0).to_numpy() != 0)
     is_box = (kind == "bbox") & ~rotated
