@@ -26,7 +26,8 @@ OBJ = "object"
 
 #: Annotation ``type`` values. The first group is geometry on images/frames, the second is
 #: whole-item or text/audio results (mostly from Label Studio).
-SHAPE_TYPES = ("bbox", "polygon", "polyline", "points", "ellipse", "cuboid", "mask", "skeleton")
+SHAPE_TYPES = ("bbox", "polygon", "polyline", "points", "ellipse", "cuboid", "mask", "skeleton",
+               "cuboid_3d")  # a box in a point cloud: ``points`` = position xyz, rotation xyz (rad), scale xyz
 OTHER_TYPES = (
     "tag",  # whole-item class (CVAT tag, LS choices); one row per chosen value
     "text",  # free text (LS textarea); one row per entry
@@ -66,7 +67,7 @@ ITEMS = _cols(
     Column("media", STR, pd.NA, "URL or path of the media; relative paths are relative to Dataset.media_root"),
     Column("width", INT, pd.NA, "media width", "px"),
     Column("height", INT, pd.NA, "media height", "px"),
-    Column("kind", STR, "image", "image | video_frame | video | text | audio | other"),
+    Column("kind", STR, "image", "image | video_frame | video | text | audio | point_cloud | other"),
     Column("duration", FLOAT, np.nan, "audio/video length", "s"),
     Column("data", OBJ, None, "original Label Studio task data (dict), None otherwise"),
     Column("extra", OBJ, None, "fields of the source with no column (dict), kept for round trips"),
@@ -110,7 +111,8 @@ ANNOTATIONS = _cols(
     Column("w", FLOAT, np.nan, "width of the (unrotated) box", "px"),
     Column("h", FLOAT, np.nan, "height of the (unrotated) box", "px"),
     Column("rotation", FLOAT, 0.0, "rotation clockwise about the centre", "deg"),
-    Column("points", OBJ, None, "flat [x0, y0, x1, y1, …] (polygon, polyline, points, cuboid)", "px"),
+    Column("points", OBJ, None, "flat [x0, y0, x1, y1, …] (polygon, polyline, points, cuboid); cuboid_3d: [px, py, pz, rx, ry, "
+           "rz, sx, sy, sz] (position and scale in the cloud's units, rotation in radians)", "px"),
     Column("mask", OBJ, None, "COCO RLE dict {'size': [h, w], 'counts': str} over the whole image"),
     Column("z_order", "int64", 0, "drawing order"),
     Column("occluded", BOOL, False, "CVAT occluded flag"),

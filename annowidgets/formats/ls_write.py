@@ -28,7 +28,7 @@ DEFAULT_FROM = {"bbox": "label", "polygon": "polygon", "polyline": "polygon", "p
                 "datetime": "datetime", "video": "box"}
 LABEL_KEYS = {"rectanglelabels", "polygonlabels", "keypointlabels", "ellipselabels", "brushlabels", "labels",
               "timeserieslabels", "hypertextlabels", "paragraphlabels", "timelinelabels", "videorectangle"}
-UNSUPPORTED = ("cuboid", "skeleton")
+UNSUPPORTED = ("cuboid", "skeleton", "cuboid_3d")
 _VERBATIM_SPANS = ("hypertextlabels", "paragraphlabels")  # value kept verbatim, labels from the column
 _SHAPES = frozenset(("bbox", "polygon", "polyline", "points", "ellipse", "mask"))
 _EMPTY: dict = {}
@@ -141,7 +141,7 @@ class Writer:
     def _report_losses(self, ann: pd.DataFrame) -> pd.DataFrame:
         r = self.report
         bad = ann["type"].isin(UNSUPPORTED)
-        r.add_mask("annotations", ann, bad, "Label Studio JSON has no cuboid/skeleton result", key="ann_id")
+        r.add_mask("annotations", ann, bad, "Label Studio JSON has no cuboid, 3D cuboid or skeleton result", key="ann_id")
         # a skeleton's points go on as loose keypoints; an absent one (outside, not a track) would
         # come back visible, as LS keypoints have no visibility: it is left out instead
         kid = ann["parent_id"].notna() & ann["parent_id"].isin(ann.loc[ann["type"] == "skeleton", "ann_id"])

@@ -43,7 +43,7 @@ FIELD_ONLY = re.compile(r"written as|attributes|scores? (are )?not|carries no at
 
 
 def sample_with_every_shape() -> aw.Dataset:
-    """The sample project plus a rotated box, an ellipse, points, a polyline and a tag on item 1."""
+    """The sample project plus a rotated box, an ellipse, points, a polyline, a tag and a 3D cuboid on item 1."""
     ds = sample_dataset()
     a = ds.annotations
     base = dict(item_id=1, frame=1, set_id=int(a.loc[a["item_id"] == 1, "set_id"].iloc[0]), source="annotation",
@@ -54,7 +54,8 @@ def sample_with_every_shape() -> aw.Dataset:
              dict(base, type="points", label="person", points=[10.0, 12.0, 30.5, 40.25], x=10.0, y=12.0, w=20.5, h=28.25),
              dict(base, type="polyline", label="road", points=[0.0, 200.0, 100.0, 190.0, 300.0, 210.0], x=0.0, y=190.0,
                   w=300.0, h=20.0),
-             dict(base, type="tag", label="car")]
+             dict(base, type="tag", label="car"),
+             dict(base, type="cuboid_3d", label="car", points=[1.0, 2.0, 0.5, 0.0, 0.0, 0.3, 4.0, 1.8, 1.5])]
     extra = pd.DataFrame(extra)
     extra.insert(0, "ann_id", range(int(a["ann_id"].max()) + 1, int(a["ann_id"].max()) + 1 + len(extra)))
     return aw.Dataset(items=ds.items, sets=ds.sets, annotations=pd.concat([a, extra], ignore_index=True),
@@ -72,7 +73,7 @@ def test_every_format_declares_what_it_carries():
     for spec in specs:
         assert spec.shapes, f"{spec.name} declares no shapes"
         assert set(spec.shapes) <= set(ANNOTATION_TYPES), f"{spec.name}: {set(spec.shapes) - set(ANNOTATION_TYPES)}"
-        assert spec.media and set(spec.media) <= {"image", "video", "audio", "text"}, spec.name
+        assert spec.media and set(spec.media) <= {"image", "video", "audio", "text", "point_cloud"}, spec.name
 
 
 @pytest.mark.parametrize("spec", WRITERS, ids=[s.name for s in WRITERS])
