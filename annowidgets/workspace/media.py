@@ -17,13 +17,20 @@ from concurrent.futures import ThreadPoolExecutor
 from fsspec.core import url_to_fs
 
 from ..core.io import open_url
-from ..core.media_types import IMAGE_EXTS
+from ..core.media_types import IMAGE_EXTS, POINT_CLOUD_EXTS
 
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv", ".3gp", ".ts")
+MEDIA_EXTS = IMAGE_EXTS + VIDEO_EXTS + POINT_CLOUD_EXTS
+#: CVAT's 3D task layout: the camera images of ``<dir>/<name>.pcd`` lie in ``<dir>/related_images/<name>_pcd/``.
+RELATED = "related_images"
 
 
 def is_video(url: str) -> bool:
     return url.lower().split("::")[0].endswith(VIDEO_EXTS)
+
+
+def is_point_cloud(url: str) -> bool:
+    return url.lower().split("::")[0].endswith(POINT_CLOUD_EXTS)
 
 
 def _proto(fs) -> str:
@@ -31,9 +38,11 @@ def _proto(fs) -> str:
 
 
 def expand(media: str | os.PathLike | Iterable, storage_options: dict | None = None) -> list[str]:
-    """Image and video URLs of ``media``: files, folders (searched recursively, sorted) or URLs.
+    """Image, video and point-cloud URLs of ``media``: files, folders (searched recursively, sorted) or URLs.
 
-    Order is kept as given; a folder contributes its images and videos in natural name order.
+    Order is kept as given; a folder contributes its images and videos in natural name order,
+    or, when it holds point clouds, only those (its images are their related images; ``.bin``
+    files count as KITTI velodyne scans only in a folder with no other media).
     Entries named like media files are not asked whether they are folders, and their
     existence is checked with one listing per parent folder (one request for a thousand
     objects in one S3 prefix), falling back to a check per file where listing fails.
@@ -48,12 +57,11 @@ def expand(media: str | os.PathLike | Iterable, storage_options: dict | None = N
             out.append(url)
             continue
         fs, root = url_to_fs(url, **(storage_options or {}))
-        if url.lower().endswith(IMAGE_EXTS + VIDEO_EXTS):
+        if url.lower().endswith(MEDIA_EXTS):
             out.append(url)
             files.append((url, fs, root))
         elif fs.isdir(root):
-            found = [p for p in fs.find(root) if p.lower().endswith(IMAGE_EXTS + VIDEO_EXTS)]
-            found.sort(key=_natural)
+            found = _folder_media(fs.find(root))
             proto = _proto(fs)
             out.extend(p if proto in ("file", "local") else f"{proto}://{p}" for p in found)
         elif fs.exists(root):
@@ -64,6 +72,39 @@ def expand(media: str | os.PathLike | Iterable, storage_options: dict | None = N
     if missing:
         more = f" … and {len(missing) - 10} more" if len(missing) > 10 else ""
         raise FileNotFoundError(f"no such media file(s): {', '.join(missing[:10])}{more}")
+    return out
+
+
+def _folder_media(paths: list[str]) -> list[str]:
+    """The items a folder contributes, in natural order (see :func:`expand`)."""
+    found = [p for p in paths if p.lower().endswith(IMAGE_EXTS + VIDEO_EXTS + (".pcd",))]
+    if not found:
+        found = [p for p in paths if p.lower().endswith(".bin")]
+    if any(is_point_cloud(p) for p in found):
+        found = [p for p in found if is_point_cloud(p)]
+    return sorted(found, key=_natural)
+
+
+def related_images(urls: list[str], storage_options: dict | None = None) -> list[list[str]]:
+    """The camera images of each point cloud in CVAT's layout (one listing per folder of clouds)."""
+    out: list[list[str]] = [[] for _ in urls]
+    by_parent: dict[str, list[int]] = {}
+    for i, u in enumerate(urls):
+        by_parent.setdefault(u.split("::")[0].rstrip("/").rsplit("/", 1)[0], []).append(i)
+    for parent, idx in by_parent.items():
+        fs, root = url_to_fs(f"{parent}/{RELATED}", **(storage_options or {}))
+        try:
+            listed = [p for p in fs.find(root) if p.lower().endswith(IMAGE_EXTS)] if fs.isdir(root) else []
+        except (OSError, ValueError):
+            listed = []
+        proto = _proto(fs)
+        by_folder: dict[str, list[str]] = {}
+        for p in sorted(listed, key=_natural):
+            url = p if proto in ("file", "local") else f"{proto}://{p}"
+            by_folder.setdefault(posixpath.basename(posixpath.dirname(p)), []).append(url)
+        for i in idx:
+            stem, ext = posixpath.splitext(posixpath.basename(urls[i].split("::")[0]))
+            out[i] = by_folder.get(f"{stem}_{ext[1:]}", [])
     return out
 
 

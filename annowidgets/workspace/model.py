@@ -319,7 +319,8 @@ class Project(_Node):
                     overlap: int | None = None, copy: bool = False, start_frame: int = 0,
                     stop_frame: int | None = None, frame_step: int = 1,
                     storage_options: dict | None = None) -> Task:
-        """A task from image files, folders or URLs (sizes read lazily), or from one video file.
+        """A task from image files, folders or URLs (sizes read lazily), from one video file, or from
+        point clouds (``.pcd``/``.bin``; camera images in CVAT's ``related_images/<name>_pcd/``).
 
         A video gives an ``interpolation`` task whose frames are decoded on demand
         (``start_frame``, ``stop_frame``, ``frame_step`` pick them); images give an
@@ -330,12 +331,18 @@ class Project(_Node):
                                                      next(iter(media), "")))
         urls = _media.expand(media, opts)
         if not urls:
-            raise ValueError(f"no images or videos found in {media!r}")
+            raise ValueError(f"no images, videos or point clouds found in {media!r}")
         videos = [u for u in urls if _media.is_video(u)]
+        clouds = sum(_media.is_point_cloud(u) for u in urls)
+        if clouds and clouds != len(urls):
+            raise ValueError("a task holds point clouds or images/videos, not both")
+        related = _media.related_images(urls, opts) if clouds else None
         folder = None
         if copy:
             folder = os.path.join(ws.path, "media", uuid.uuid4().hex)
-            urls = _copy_all(urls, folder, opts)
+            flat = _copy_all(urls + [r for rs in related or () for r in rs], folder, opts)
+            urls, rest = flat[:len(urls)], iter(flat[len(urls):])
+            related = [[next(rest) for _ in rs] for rs in related] if related else None
         try:
             if videos:
                 if len(urls) != 1:
@@ -355,7 +362,9 @@ class Project(_Node):
             else:
                 common = _media.common_folder(urls)
                 items = pd.DataFrame({"name": [_media.display_name(u, common) for u in urls], "media": urls,
-                                      "kind": "image"})
+                                      "kind": "point_cloud" if clouds else "image"})
+                if related is not None:
+                    items["extra"] = [{"related_images": r} if r else None for r in related]
                 mode, filt, stop, start_frame = "annotation", "", len(urls) - 1, 0
             items["frame"] = range(len(items))
             items = schema.conform("items", items)
@@ -384,6 +393,7 @@ class Project(_Node):
         ds = transfer._with_item_ids(dataset)
         urls, folder = transfer.stage_media(ws, ds, copy_media)
         try:
+            ds = transfer.with_related_images(ws, ds, folder)
             with db.transaction(ws.conn) as conn:
                 sub = subset if subset is not None else (ds.items["subset"].iloc[0]
                                                          if ds.items["subset"].nunique() == 1 else "")
@@ -608,6 +618,7 @@ class Workspace:
         urls, folder = transfer.stage_media(self, ds, copy_media)
         t = _now()
         try:
+            ds = transfer.with_related_images(self, ds, folder)
             with db.transaction(self.conn) as conn:
                 pid = conn.execute("INSERT INTO projects (name, created, updated) VALUES (?, ?, ?)",
                                    (name or ds.info.get("project_name") or ds.info.get("name") or "project", t, t)

@@ -7,6 +7,7 @@ a cancel or a killed process leaves the workspace exactly as it was.
 """
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import os
 import posixpath
@@ -490,6 +491,34 @@ def stage_media(ws, ds: Dataset, copy: bool | None, progress: Progress = _noop) 
     return urls, folder
 
 
+def with_related_images(ws, ds: Dataset, folder: str | None) -> Dataset:
+    """``ds`` with its point clouds' related images (``items.extra["related_images"]``) made
+    absolute URLs, and copied into ``folder`` when the media was (an archive's members would
+    otherwise be lost with the upload). Returns ``ds`` itself when no item has any."""
+    extra = ds.items["extra"].tolist()
+    has = [i for i, e in enumerate(extra) if isinstance(e, dict) and e.get("related_images")]
+    if not has:
+        return ds
+    names, subsets = ds.items["name"].astype(str).tolist(), ds.items["subset"].astype(str).tolist()
+    for i in has:
+        stem = posixpath.splitext(names[i])[0]
+        moved = []
+        for rel in extra[i]["related_images"]:
+            url = ds.media_url(rel)
+            if folder is not None:
+                dst = os.path.join(folder, _safe_rel(f"{subsets[i]}/related_images/{stem}/{posixpath.basename(url)}",
+                                                     url))
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                with _media.open_url(url, "rb", **ws.open_options(url)) as src, open(dst, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+                url = dst
+            moved.append(url)
+        extra[i] = {**extra[i], "related_images": moved}
+    out = copy.copy(ds)  # shallow: only the items table is replaced
+    out.items = ds.items.assign(extra=extra)
+    return out
+
+
 def _member(url: str) -> str:
     return url.split("::", 1)[0][len("zip://"):]
 
@@ -580,6 +609,7 @@ def import_dataset(ws, project_id: int, ds: Dataset, copy_media: bool | None = N
     ds = _with_item_ids(ds)
     urls, folder = stage_media(ws, ds, copy_media, lambda f, m="": progress(0.3 * f, m))
     try:
+        ds = with_related_images(ws, ds, folder)
         with transaction(ws.conn) as conn:
             groups = [(str(s), str(s), idx) for s, idx in ds.items.groupby("subset", sort=False).groups.items()]
             return add_tasks(ws, conn, project_id, ds, groups, urls, segment_size, overlap, folder,
