@@ -36,18 +36,40 @@ def read_image(url: str | None, storage_options: dict | None = None) -> tuple[by
         return b"", f"{type(exc).__name__}: {exc}"
 
 
-def dataset_images(ds):
-    """Image reader of a loaded Dataset: media by URL, relative to where it was loaded from."""
-    return lambda row: read_image(ds.media_url(row["media"]))
+def top_view_image(url: str | None, frame, storage_options: dict | None = None) -> tuple[bytes, str]:
+    """``(png, error)``: a point cloud seen from above in ``frame`` (see :mod:`annowidgets.core.top_view`)."""
+    from ..core import pcd, top_view
+
+    if not url:
+        return b"", "no media"
+    try:
+        with open_url(url, "rb", **(storage_options or {})) as fh:
+            return top_view.render(pcd.read_xyz(fh.read(), url), frame), ""
+    except Exception as exc:  # noqa: BLE001 - as read_image: a blank canvas and the reason
+        return b"", f"{type(exc).__name__}: {exc}"
 
 
-def workspace_images(ws):
+def dataset_images(ds, frame=None):
+    """Image reader of a loaded Dataset: media by URL, relative to where it was loaded from;
+    point clouds as their top view in ``frame``."""
+    def read(row) -> tuple[bytes, str]:
+        url = ds.media_url(row["media"])
+        if frame is not None and row.get("kind") == "point_cloud":
+            return top_view_image(url, frame)
+        return read_image(url)
+    return read
+
+
+def workspace_images(ws, frame=None):
     """Image reader of a workspace scope: media opened with its attached storage's credentials,
-    video frames decoded on demand (the browser gets one PNG, never the video)."""
+    video frames decoded on demand (the browser gets one PNG, never the video), point clouds
+    as their top view in ``frame``."""
     def read(row) -> tuple[bytes, str]:
         url = row["media"]
         if not isinstance(url, str) or not url:
             return b"", "no media"
+        if frame is not None and row.get("kind") == "point_cloud":
+            return top_view_image(url, frame, ws.open_options(url))
         if row.get("kind") != "video_frame":
             return read_image(url, ws.open_options(url))
         try:

@@ -14,6 +14,7 @@ import traitlets as t
 
 from ..core import matching as _matching
 from ..core.dataset import Dataset
+from ..core.top_view import as_top_view
 from ._base import BaseWidget, static_asset
 from ._colors import label_colors
 from ._columns import drawable, item_columns
@@ -25,7 +26,8 @@ LIST_WINDOW = 200
 
 class Preview(BaseWidget):
     """Predictions against annotations on the images of a :class:`~annowidgets.Dataset` or of a
-    workspace project, task or job (media read with its storage's credentials, video frames decoded).
+    workspace project, task or job (media read with its storage's credentials, video frames decoded;
+    point clouds seen from above, their 3D cuboids as footprints matched by IoU).
 
     >>> import annowidgets as aw
     >>> aw.Preview(ds, score_threshold=0.3, color_by="match")  # doctest: +SKIP
@@ -67,10 +69,12 @@ class Preview(BaseWidget):
 
     def __init__(self, dataset, **kwargs) -> None:
         if isinstance(dataset, Dataset):
-            self._read_image = dataset_images(dataset)
+            dataset, frame = as_top_view(dataset)
+            self._read_image = dataset_images(dataset, frame)
         elif hasattr(dataset, "dataset") and hasattr(dataset, "_ws"):  # a workspace project/task/job
-            self._read_image = workspace_images(dataset._ws)
-            dataset = dataset.dataset()
+            ws = dataset._ws
+            dataset, frame = as_top_view(dataset.dataset())
+            self._read_image = workspace_images(ws, frame)
         else:
             raise TypeError(f"Preview() needs an annowidgets Dataset or a workspace node, got {type(dataset).__name__}")
         self._ds = dataset
