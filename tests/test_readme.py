@@ -12,7 +12,7 @@ from .conftest import ROOT
 def test_readme_schema_table_is_the_schema():
     text = (ROOT / "README.md").read_text()
     block = re.search(r"<!-- schema:start.*?-->\n(.*)<!-- schema:end -->", text, re.S).group(1)
-    assert block == schema.markdown(), "regenerate the README table from schema.markdown()"
+    assert block == schema.markdown(), "README schema table is stale: run ./dev readme"
 
 
 def test_readme_formats_table_is_the_registry():
@@ -22,7 +22,7 @@ def test_readme_formats_table_is_the_registry():
     aw.formats()  # loads every format module
     text = (ROOT / "README.md").read_text()
     block = re.search(r"<!-- formats:start.*?-->\n(.*)<!-- formats:end -->", text, re.S).group(1)
-    assert block == registry.markdown(), "regenerate the README table from registry.markdown()"
+    assert block == registry.markdown(), "README formats table is stale: run ./dev readme"
 
 
 def test_readme_commands_exist():
