@@ -118,6 +118,9 @@ def _rows(ds: Dataset, ctx: WriteContext, items: pd.DataFrame, frames: np.ndarra
     gen = ~per["keyframe"].to_numpy(dtype=bool)
     per.loc[gen, "item_id"] = look.reindex(per.loc[gen, "frame"].to_numpy()).to_numpy()
     per = per[per["item_id"].notna()]
+    if gen.any():  # a generated row copied its keyframe's extra: not that figure's key and id
+        per["extra"] = [{k: v for k, v in e.items() if k not in ("figure_key", "figure_id", "sly_tag_fields")}
+                        if g and isinstance(e, dict) else e for e, g in zip(per["extra"], ~per["keyframe"], strict=True)]
     return pd.concat([a[~tracked], per], ignore_index=True)
 
 
@@ -221,7 +224,7 @@ class _Tags:
 
 
 def _object_tags(attrs, occluded: bool, keyframe: bool | None, fields, label: str, tags: _Tags,
-                 odd: list, ann_id) -> list[dict]:
+                 odd: list, ann_id, figure_key: str) -> list[dict]:
     out = []
     pairs = list((attrs or {}).items()) + [("occluded", bool(occluded))]
     if keyframe is not None:
@@ -236,7 +239,7 @@ def _object_tags(attrs, occluded: bool, keyframe: bool | None, fields, label: st
                 continue
         tags.use(name, enc, label)
         rest = _extra(fields, name) if isinstance(fields, dict) else None
-        out.append({"key": _key("tag", f"{ann_id}/{name}"), "name": name, "value": enc,
+        out.append({"key": _key("tag", f"{figure_key}/{name}"), "name": name, "value": enc,
                     **(rest if isinstance(rest, dict) else {})})
     return out
 
@@ -266,7 +269,9 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     tags = _Tags(ds)
     key_map = {"tags": {}, "objects": {}, "figures": {}, "videos": {}}
     codes, okeys, oids = _objects(a) if len(a) else (np.array([], dtype=np.int64), [], [])
-    fkeys = _reuse([_extra(e, "figure_key") for e in a["extra"]], lambda i: _key("figure", i))
+    ident = [f"{t}/{f}" if pd.notna(t) else f"r{r}" for t, f, r in zip(a["track_id"], a["frame"], a["ann_id"],
+                                                                           strict=True)]
+    fkeys = _reuse([_extra(e, "figure_key") for e in a["extra"]], lambda i: _key("figure", ident[i]))
     fids = _reuse([_extra(e, "figure_id") for e in a["extra"]], lambda i: None)
     nxt_fig = max([f for f in fids if f is not None], default=0) + 1
     for i, f in enumerate(fids):
@@ -295,7 +300,7 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
                 seen.add(o)
                 kf = bool(cols["keyframe"][r]) if tracked[r] else None
                 otags = _object_tags(cols["attributes"][r], cols["occluded"][r], kf, _extra(e, "sly_tag_fields"),
-                                     cols["label"][r], tags, odd, cols["ann_id"][r])
+                                     cols["label"][r], tags, odd, cols["ann_id"][r], fkeys[r])
                 rest = _extra(e, "sly_object")
                 objects.append({"key": okeys[o], "classTitle": cols["label"][r], "tags": otags,
                                 **(rest if isinstance(rest, dict) else {})})
