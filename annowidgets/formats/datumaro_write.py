@@ -185,7 +185,7 @@ def _select(ds: Dataset, ctx: WriteContext, three_d: bool = False) -> pd.DataFra
         bad = _bad_cuboids(a)
         r.add_mask("annotations", a, bad, "a 3D cuboid needs 9 finite numbers in points (position, rotation, "
                    "scale)", key="ann_id")
-        ok &= ~bad
+        ok = ok & ~bad
         two_d = ~ok & ~bad & a["type"].isin(WRITTEN + ("cuboid",)).to_numpy()
         r.add_mask("annotations", a, two_d, "2D shapes have no place in a point-cloud export (Datumaro 3D holds 3D "
                    "cuboids and tags); use 'Datumaro 1.0'", key="ann_id")
