@@ -13,8 +13,13 @@ Mapping (and why):
   ``ellipse`` ``[x1, y1, x2, y2]`` (its box) -> ``ellipse``; ``mask`` (compressed COCO RLE of the
   whole image) -> ``mask``; ``skeleton`` -> a ``skeleton`` row plus one ``points`` row per element
   (``parent_id``; visibility 0 -> ``outside``, 1 -> ``occluded``); ``caption`` -> ``text``;
-  ``cuboid_2d`` (8 corners) -> ``cuboid``. ``cuboid_3d`` (point clouds) is skipped and the skip
-  recorded in ``dataset.loss``.
+  ``cuboid_2d`` (8 corners) -> ``cuboid``; ``cuboid_3d`` ``position``/``rotation``/``scale`` -> one
+  9-number ``points`` (x/y/w/h NaN).
+- An item with ``point_cloud`` ``{path}`` is a ``point_cloud`` item, its ``related_images`` go to
+  ``extra["related_images"]`` (see :mod:`.datumaro_pcd` for where the files are looked for).
+  Datumaro has one format for images and point clouds, so both of our names read both; they differ
+  in writing (CVAT keeps "Datumaro 1.0" for image tasks and "Datumaro 3D 1.0" for point-cloud
+  tasks) and in what a media-less item is (an image, or a cloud of an annotations-only 3D export).
 - CVAT's attributes ``occluded``, ``rotation``, ``track_id``, ``keyframe``, ``outside`` -> their
   columns; the others stay in ``attributes``. Tracks are one row per visible frame, as CVAT writes
   them (its importer rebuilds the outside frames; we keep the rows as they are).
@@ -35,7 +40,7 @@ from ..core.gcpause import gc_paused
 from ..core.io import Source
 from ..core.loss import LossReport
 from ..core.parsing import json_error
-from . import datumaro_read
+from . import datumaro_pcd, datumaro_read
 from .coco_skeleton import svg_from_edges
 from .registry import FormatSpec, register
 
@@ -92,15 +97,34 @@ def _is_datumaro(source: Source, rel: str | None) -> bool:
     return False
 
 
-def detect(source: Source) -> float:
+_3D_KEYS = re.compile(rb'"point_cloud"\s*:\s*\{|"type"\s*:\s*"cuboid_3d"|"media_type"\s*:\s*6\b')
+
+
+def is_3d(source: Source, files: list[tuple[str, str]]) -> bool:
+    """A point-cloud export: a cloud entry, a 3D cuboid or upstream's point-cloud media type near the
+    top of a file, or Datumaro's ``point_clouds/`` / ``related_images/`` folder beside ``annotations/``."""
+    if source.kind != "file":
+        roots = {_root(source, rel) for rel, _ in files}
+        if any(f.startswith((f"{r}point_clouds/", f"{r}related_images/")) for r in roots for f in source.files):
+            return True
+    return any(_3D_KEYS.search(_head(source, rel if source.kind != "file" else None)) for rel, _ in files[:3])
+
+
+def detect_kind(source: Source) -> tuple[float, bool]:
+    """How sure it is Datumaro JSON, and whether it holds point clouds."""
     if source.kind == "file":
-        if not source.name.lower().endswith(".json"):
-            return 0.0
-        return 0.6 if _is_datumaro(source, None) else 0.0
+        if not source.name.lower().endswith(".json") or not _is_datumaro(source, None):
+            return 0.0, False
+        return 0.6, is_3d(source, [(source.name, "")])
     files = find_files(source)
     if files and all(_is_datumaro(source, rel) for rel, _ in files[:3]):
-        return 0.9
-    return 0.0
+        return 0.9, is_3d(source, files)
+    return 0.0, False
+
+
+def detect(source: Source) -> float:
+    score, three_d = detect_kind(source)
+    return 0.0 if three_d else score
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -162,8 +186,7 @@ class _Labels:
 
 
 def _media(source: Source, rel: str, subset: str, path: str, index: set) -> str:
-    d = posixpath.dirname(posixpath.dirname(rel)) if source.kind != "file" else ""
-    pre = d + "/" if d else ""
+    pre = _root(source, rel)
     if source.kind != "file":
         for cand in (f"{pre}images/{subset}/{path}", f"{pre}images/{path}"):
             if cand in index:
@@ -172,15 +195,22 @@ def _media(source: Source, rel: str, subset: str, path: str, index: set) -> str:
 
 
 def read(source: Source, **options) -> Dataset:
+    return read_as(source, NAME)
+
+
+def read_as(source: Source, fmt: str) -> Dataset:
+    """Read Datumaro JSON as ``fmt``: "Datumaro 1.0" or "Datumaro 3D 1.0" (items without media are
+    point clouds in the latter)."""
+    bare_kind = "point_cloud" if fmt != NAME else "image"
     files = find_files(source)
     if not files:
         raise FormatError(source.url, "no Datumaro annotation files found (expected annotations/<subset>.json); "
                           f"files: {', '.join(source.files[:8])}")
     index = source._index() if source.kind != "file" else set()
     label_rows: dict[tuple[str, str], dict] = {}
-    items = {k: [] for k in ("name", "subset", "frame", "media", "width", "height", "extra")}
+    items = {k: [] for k in ("name", "subset", "frame", "media", "width", "height", "kind", "extra")}
     parts: list[pd.DataFrame] = []
-    loss = LossReport(NAME)
+    loss = LossReport(fmt)
     info = {}
     for rel, subset in files:
         where = source.display(rel)
@@ -209,6 +239,15 @@ def read(source: Source, **options) -> Dataset:
             attr = it.get("attr") if isinstance(it.get("attr"), dict) else {}
             frame = attr.get("frame") if type(attr.get("frame")) is int else None
             extra = {}
+            kind = "image" if image else bare_kind
+            if "point_cloud" in it:
+                if image:
+                    raise FormatError(where, f"item {iid!r} has both 'image' and 'point_cloud'", element="items")
+                path, cloud, related = datumaro_pcd.read_item(it, iid, subset, _root(source, rel), source, index,
+                                                              where)
+                kind = "point_cloud"
+                if related is not None:
+                    extra["related_images"] = related
             name = str(path) if path else iid
             if posixpath.splitext(name)[0] != iid or not path:  # the writer derives the id from the name
                 extra["id"] = iid
@@ -216,15 +255,18 @@ def read(source: Source, **options) -> Dataset:
             if rest:
                 extra["attr"] = rest
             for k, v in it.items():
-                if k not in ("id", "annotations", "image", "media", "attr"):
+                if k not in ("id", "annotations", "image", "media", "attr") and not (
+                        k in ("point_cloud", "related_images") and "point_cloud" in it):
                     extra[k] = v
             item_row = len(items["name"])
             items["name"].append(name)
             items["subset"].append(subset)
             items["frame"].append(frame)
-            items["media"].append(_media(source, rel, subset, str(path), index) if path else None)
+            items["media"].append(cloud if kind == "point_cloud" and "point_cloud" in it else
+                                  _media(source, rel, subset, str(path), index) if path else None)
             items["width"].append(w)
             items["height"].append(h)
+            items["kind"].append(kind)
             items["extra"].append(extra or None)
             mine = it.get("annotations") or []
             if not isinstance(mine, list):
@@ -243,7 +285,13 @@ def read(source: Source, **options) -> Dataset:
         for kind in dict.fromkeys(k for k, _ in skipped):
             loss.add("annotations", [a for k, a in skipped if k == kind],
                      f"{where}: Datumaro annotation type {kind!r} is not supported; skipped")
-    return _dataset(items, parts, label_rows, info, loss, source)
+    return _dataset(items, parts, label_rows, {"format": fmt, **info}, loss, source)
+
+
+def _root(source: Source, rel: str) -> str:
+    """The folder holding ``annotations/``, as a prefix ("" or "<folder>/")."""
+    d = posixpath.dirname(posixpath.dirname(rel)) if source.kind != "file" else ""
+    return d + "/" if d else ""
 
 
 def _dataset(items: dict, parts: list[pd.DataFrame], label_rows: dict, info: dict, loss: LossReport, source: Source) -> Dataset:
@@ -252,14 +300,14 @@ def _dataset(items: dict, parts: list[pd.DataFrame], label_rows: dict, info: dic
         "item_id": np.arange(n_items), "name": items["name"], "subset": items["subset"],
         "frame": pd.array(items["frame"], dtype="Int64"), "media": pd.array(items["media"], dtype="str"),
         "width": pd.array(items["width"], dtype="Int64"), "height": pd.array(items["height"], dtype="Int64"),
-        "extra": pd.Series(items["extra"], dtype=object)})
+        "kind": pd.array(items["kind"], dtype="str"), "extra": pd.Series(items["extra"], dtype=object)})
     ann = pd.concat(parts, ignore_index=True) if parts else None
     if ann is not None:
         ann.insert(0, "ann_id", np.arange(len(ann)))
         ann["frame"] = item_df["frame"].to_numpy()[ann["item_id"].to_numpy()]
     labels = pd.DataFrame(list(label_rows.values())) if label_rows else None
     media_root = source.folder if source.kind == "file" else None
-    return Dataset(items=item_df, annotations=ann, labels=labels, info={"format": NAME, **info},
+    return Dataset(items=item_df, annotations=ann, labels=labels, info=info,
                    media_root=media_root, loss=loss)
 
 

@@ -17,9 +17,11 @@ from . import coco_rle
 
 SPECIAL = frozenset({"occluded", "rotation", "track_id", "keyframe", "outside"})
 KNOWN = frozenset({"id", "type", "attributes", "group", "label_id", "z_order", "bbox", "points", "rle",
-                   "visibility", "elements", "caption"})
+                   "visibility", "elements", "caption", "position", "rotation", "scale"})
 OUR_TYPE = {"label": "tag", "bbox": "bbox", "polygon": "polygon", "polyline": "polyline", "points": "points",
-            "ellipse": "ellipse", "mask": "mask", "skeleton": "skeleton", "caption": "text", "cuboid_2d": "cuboid"}
+            "ellipse": "ellipse", "mask": "mask", "skeleton": "skeleton", "caption": "text", "cuboid_2d": "cuboid",
+            "cuboid_3d": "cuboid_3d"}
+CUBOID_3D = ("position", "rotation", "scale")  # 3 numbers each: our 9-number ``points``
 
 
 def _fail(where: str, ann, message: str, element: str = "annotations"):
@@ -69,6 +71,22 @@ def _flat(ann: dict, n: int | None, where: str) -> list[float]:
     if not (type(v) is list and all(type(p) in (int, float) for p in v) and (len(v) == n if n else len(v) % 2 == 0)):
         _fail(where, ann, f"'points' must be {f'{n} numbers' if n else 'a flat list of x, y numbers'}, got {v!r}")
     return [float(p) for p in v]
+
+
+def _cuboids_3d(anns: list, idx: np.ndarray, where: str) -> list[list[float]]:
+    """``[px, py, pz, rx, ry, rz, sx, sy, sz]`` of each ``cuboid_3d`` in ``idx``, one array for all."""
+    vals = [[anns[i].get(k) for k in CUBOID_3D] for i in idx]
+    try:
+        arr = np.asarray(vals, dtype=np.float64)
+        if arr.shape == (len(idx), 3, 3) and all(type(v) is list for row in vals for v in row):
+            return arr.reshape(len(idx), 9).tolist()
+    except (TypeError, ValueError):
+        pass
+    for i, row in zip(idx, vals, strict=True):
+        for key, v in zip(CUBOID_3D, row, strict=True):
+            if not (type(v) is list and len(v) == 3 and all(type(p) in (int, float) for p in v)):
+                _fail(where, anns[i], f"cuboid_3d '{key}' must be 3 numbers, got {v!r}", element=key)
+    _fail(where, anns[idx[0]], "cuboid_3d position, rotation and scale must be numbers")
 
 
 def _ints(vals: list, default: int) -> np.ndarray:
@@ -132,6 +150,9 @@ def rows(anns: list, item_rows: np.ndarray, names: list[str], where: str, skippe
         for i, p in zip(idx, pts, strict=True):
             points[i] = p
         x[idx], y[idx], w[idx], h[idx] = geometry.points_bbox(pts)
+    idx = np.flatnonzero(kinds == "cuboid_3d")
+    for i, p in zip(idx, _cuboids_3d(anns, idx, where) if len(idx) else [], strict=True):
+        points[i] = p
     for i in np.flatnonzero(kinds == "mask"):
         try:
             masks[i] = coco_rle.normalize_rle(anns[i].get("rle"))

@@ -11,6 +11,10 @@ Written as CVAT's Datumaro fork writes it (``info``, ``categories``, ``items``; 
   track rows, ``track_id`` + ``keyframe``; outside track frames are not written (CVAT drops them);
   skeleton points are ``elements`` of their skeleton with visibility 0 (outside), 1 (occluded)
   or 2. 2D cuboids are dropped, as CVAT does; what has no place is named in the loss report.
+- ``three_d=True`` writes "Datumaro 3D 1.0" instead: point-cloud items (:mod:`.datumaro_pcd`),
+  ``cuboid_3d`` (``position``/``rotation``/``scale`` from the 9 ``points``, no ``z_order``, as
+  Datumaro writes them) and tags; 2D shapes have no place in a point-cloud task and are reported,
+  as 3D cuboids are in the 2D format.
 The dicts are built a shape type at a time from column lists, then put in item order.
 """
 from __future__ import annotations
@@ -23,6 +27,7 @@ import pandas as pd
 
 from ..core.dataset import Dataset
 from ..core.io import Sink
+from . import datumaro_pcd
 from ._carry import report_predictions_as_shapes
 from ._media import copy_media
 from .coco_skeleton import skeleton_spec
@@ -30,6 +35,8 @@ from .registry import WriteContext
 
 NAME = "Datumaro 1.0"
 WRITTEN = ("tag", "bbox", "polygon", "polyline", "points", "ellipse", "mask", "skeleton", "text")
+NAME_3D = "Datumaro 3D 1.0"
+WRITTEN_3D = ("tag", "cuboid_3d")
 
 
 def _na(v) -> bool:
@@ -124,7 +131,7 @@ def _base(a: pd.DataFrame, types: np.ndarray, label_ids: np.ndarray) -> list[dic
         d = {"id": aid, "type": t, "attributes": attrs, "group": g}
         if lid >= 0:
             d["label_id"] = lid
-        if t not in ("label", "caption"):
+        if t not in ("label", "caption", "cuboid_3d"):
             d["z_order"] = zz
         out.append(d)
     return out
@@ -150,16 +157,47 @@ def _geometry(dicts: list[dict], a: pd.DataFrame) -> None:
             d["rle"] = {"counts": m["counts"], "size": [int(v) for v in m["size"]]}
         elif k == "text":
             d["caption"] = "" if _na(txt) else str(txt)
+    idx = np.flatnonzero(a["type"].eq("cuboid_3d").to_numpy())
+    if len(idx):  # checked by _select: 9 finite numbers each
+        arr = np.asarray(a["points"].iloc[idx].tolist(), dtype=np.float64).reshape(len(idx), 3, 3).tolist()
+        for i, (pos, rot, scale) in zip(idx.tolist(), arr, strict=True):
+            dicts[i].update(position=pos, rotation=rot, scale=scale)
 
 
-def _select(ds: Dataset, ctx: WriteContext) -> pd.DataFrame:
+def _bad_cuboids(a: pd.DataFrame) -> np.ndarray:
+    """Rows of type cuboid_3d whose ``points`` are not 9 finite numbers."""
+    bad = np.zeros(len(a), dtype=bool)
+    for i in np.flatnonzero(a["type"].eq("cuboid_3d").to_numpy()):
+        p = a["points"].iloc[i]
+        try:
+            bad[i] = not (len(p) == 9 and np.isfinite(np.asarray(p, dtype=np.float64)).all())
+        except (TypeError, ValueError):
+            bad[i] = True
+    return bad
+
+
+def _select(ds: Dataset, ctx: WriteContext, three_d: bool = False) -> pd.DataFrame:
     a = ds.annotations
     r = ctx.report
-    ok = a["type"].isin(WRITTEN).to_numpy()
-    r.add_mask("annotations", a, a["type"].eq("cuboid").to_numpy(), "2D cuboids are dropped by CVAT's Datumaro "
-               "export (only point-cloud cuboids are carried)", key="ann_id")
-    r.add_mask("annotations", a, ~ok & a["type"].ne("cuboid").to_numpy(), "Datumaro has no annotation type for "
-               "this (text spans, numbers, ratings, … are Label Studio only)", key="ann_id")
+    name = NAME_3D if three_d else NAME
+    ok = a["type"].isin(WRITTEN_3D if three_d else WRITTEN).to_numpy()
+    if three_d:
+        bad = _bad_cuboids(a)
+        r.add_mask("annotations", a, bad, "a 3D cuboid needs 9 finite numbers in points (position, rotation, "
+                   "scale)", key="ann_id")
+        ok = ok & ~bad
+        two_d = ~ok & ~bad & a["type"].isin(WRITTEN + ("cuboid",)).to_numpy()
+        r.add_mask("annotations", a, two_d, "2D shapes have no place in a point-cloud export (Datumaro 3D holds 3D "
+                   "cuboids and tags); use 'Datumaro 1.0'", key="ann_id")
+        r.add_mask("annotations", a, ~ok & ~bad & ~two_d, "Datumaro has no annotation type for this (text spans, "
+                   "numbers, ratings, … are Label Studio only)", key="ann_id")
+    else:
+        r.add_mask("annotations", a, a["type"].eq("cuboid").to_numpy(), "2D cuboids are dropped by CVAT's Datumaro "
+                   "export (only point-cloud cuboids are carried)", key="ann_id")
+        r.add_mask("annotations", a, a["type"].eq("cuboid_3d").to_numpy(), "3D cuboids belong to point-cloud tasks: "
+                   "export them as 'Datumaro 3D 1.0'", key="ann_id")
+        r.add_mask("annotations", a, ~ok & ~a["type"].isin(["cuboid", "cuboid_3d"]).to_numpy(), "Datumaro has no "
+                   "annotation type for this (text spans, numbers, ratings, … are Label Studio only)", key="ann_id")
     orphan = ~a["item_id"].isin(ds.items["item_id"]).to_numpy()
     r.add_mask("annotations", a, ok & orphan, "annotation on an item that does not exist", key="ann_id")
     top = a["parent_id"].isna().to_numpy()
@@ -183,7 +221,7 @@ def _select(ds: Dataset, ctx: WriteContext) -> pd.DataFrame:
     a = a[~bad_kid]
     labelled_text = a["type"].eq("text").to_numpy() & a["label"].fillna("").ne("").to_numpy()
     r.add_mask("annotations", a, labelled_text, "a Datumaro caption has no label; written without it", key="ann_id")
-    report_predictions_as_shapes(r, a, NAME)
+    report_predictions_as_shapes(r, a, name)
     r.add_mask("annotations", a, a["annotator"].notna().to_numpy(), "Datumaro has no annotator field",
                key="ann_id")
     st = ds.sets
@@ -238,14 +276,15 @@ def _item_dict(iid: str, name, kind, w, h, frame, ex, ours: bool) -> dict:
         d["media"] = {"path": path}
     if ours:  # fields of a Datumaro item we read and have no column for (not other formats' extras)
         for k, v in ex.items():
-            if k not in ("id", "attr") and k not in d:
+            if k not in ("id", "attr", "related_images") and k not in d:
                 d[k] = v
     return d
 
 
-def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
+def write(ds: Dataset, sink: Sink, ctx: WriteContext, three_d: bool = False) -> None:
+    """Write ``ds`` as "Datumaro 1.0", or as "Datumaro 3D 1.0" with ``three_d``."""
     items = ds.items
-    a = _select(ds, ctx)
+    a = _select(ds, ctx, three_d)
     parent_label = pd.Series(ds.annotations["label"].to_numpy(), index=ds.annotations["ann_id"].to_numpy())
     parent_label = parent_label[~parent_label.index.duplicated()]
     keys, spec = _label_list(ds, a, parent_label)
@@ -258,7 +297,7 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     dm_type = a["type"].map({"tag": "label", "text": "caption"}).fillna(a["type"]).to_numpy(dtype=object)
     dicts = _base(a, dm_type, label_ids)
     _geometry(dicts, a)
-    ours = ds.info.get("format") == NAME
+    ours = ds.info.get("format") in (NAME, NAME_3D)
     if ours:  # keys of Datumaro annotations we read and have no column for (e.g. upstream's object_id)
         for d, ex in zip(dicts, a["extra"].tolist(), strict=True):
             if isinstance(ex, dict):
@@ -284,12 +323,27 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     sub_col = items["subset"].fillna("default").astype(str)
     docs: dict[str, list] = {}
     by_item: dict = {}
-    for iid, s, name, kind, w, h, fr, ex, key in zip(item_ids, sub_col, items["name"], items["kind"], items["width"],
-                                                    items["height"], items["frame"], items["extra"],
-                                                    items["item_id"], strict=True):
-        d = _item_dict(iid, name, kind, w, h, fr, ex, ours)
+    clouds, not_clouds = [], []
+    for iid, s, name, kind, w, h, fr, ex, key, media in zip(
+            item_ids, sub_col, items["name"], items["kind"], items["width"], items["height"], items["frame"],
+            items["extra"], items["item_id"], items["media"], strict=True):
+        if not three_d:
+            d = _item_dict(iid, name, kind, w, h, fr, ex, ours)
+        elif datumaro_pcd.is_point_cloud(kind, name, media):
+            d = _item_dict(iid, None, "point_cloud", w, h, fr, ex, ours)
+            datumaro_pcd.item_media(d, iid, name, ex)
+            clouds.append((key, iid, s, name, media, ex))
+        else:
+            d = _item_dict(iid, None, "other", w, h, fr, ex, ours)
+            not_clouds.append(key)
         docs.setdefault(s, []).append(d)
         by_item[key] = d["annotations"]
+    if not three_d:
+        pc = items["kind"].eq("point_cloud").fillna(False).to_numpy(dtype=bool)
+        ctx.report.add("items", items["item_id"][pc], "point clouds belong to 'Datumaro 3D 1.0': written as media "
+                       "items, without their related images")
+    ctx.report.add("items", not_clouds, "not a point cloud: written as an item without media (a point-cloud "
+                   "export holds clouds only)")
     for d, item, c in zip(dicts, a["item_id"].tolist(), child.tolist(), strict=True):
         if not c:
             by_item[item].append(d)
@@ -298,11 +352,16 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
         if "/" in subset or "\\" in subset or subset in ("", ".", ".."):
             raise ValueError(f"subset name {subset!r} cannot be a Datumaro file name (annotations/<subset>.json)")
         doc = {"info": ds.info.get("datumaro_info") or {}, "categories": cats, "items": docs.get(subset, [])}
+        if three_d:
+            doc = {"media_type": datumaro_pcd.MEDIA_TYPE_POINT_CLOUD, **doc}
         sink.write_bytes(f"annotations/{subset}.json",
                          orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS, default=str))
         ctx.step((k + 1) / (len(subsets) + 1), f"{subset}.json")
     sink.add_dir("images")
-    if ctx.save_images:
+    if three_d:
+        if ctx.save_images:
+            datumaro_pcd.copy_clouds(ds, sink, clouds, ctx.report)
+    elif ctx.save_images:
         names = [n.lstrip("/") if isinstance(n, str) and n else f"{i}.jpg" for n, i in zip(items["name"], item_ids,
                                                                                            strict=True)]
         copy_media(ds, sink, ((iid, media, f"images/{sub}/{fn}") for iid, media, sub, fn in

@@ -234,13 +234,13 @@ def test_bad_files_raise_naming_the_file(tmp_path, bad, msg):
 def test_unknown_annotation_types_are_reported_not_dropped_silently(tmp_path):
     doc = {"categories": {"label": {"labels": [{"name": "a", "parent": ""}]}},
            "items": [{"id": "x", "annotations": [
-               {"id": 1, "type": "cuboid_3d", "label_id": 0, "position": [0, 0, 0]},
+               {"id": 1, "type": "hash_key", "hash_key": [0, 1]},  # (cuboid_3d is read since Datumaro 3D)
                {"id": 2, "type": "bbox", "label_id": 0, "bbox": [0, 0, 1, 1]}]}]}
     (tmp_path / "annotations").mkdir()
     (tmp_path / "annotations" / "default.json").write_text(json.dumps(doc))
     ds = aw.load(str(tmp_path))
     assert ds.annotations["type"].tolist() == ["bbox"]
-    assert ds.loss.entries[0].rows == [1] and "cuboid_3d" in ds.loss.entries[0].reason
+    assert ds.loss.entries[0].rows == [1] and "hash_key" in ds.loss.entries[0].reason
 
 
 def test_coco_is_not_taken_for_datumaro(tmp_path):
