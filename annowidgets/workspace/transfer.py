@@ -506,8 +506,8 @@ def with_related_images(ws, ds: Dataset, folder: str | None) -> Dataset:
         for rel in extra[i]["related_images"]:
             url = ds.media_url(rel)
             if folder is not None:
-                dst = os.path.join(folder, _safe_rel(f"{subsets[i]}/related_images/{stem}/{posixpath.basename(url)}",
-                                                     url))
+                base = posixpath.basename(url.split("::")[0])  # a zip member's name, not the archive's
+                dst = os.path.join(folder, _safe_rel(f"{subsets[i]}/related_images/{stem}/{base}", url))
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 with _media.open_url(url, "rb", **ws.open_options(url)) as src, open(dst, "wb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)

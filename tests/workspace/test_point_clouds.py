@@ -97,3 +97,20 @@ def test_relative_related_images_are_resolved_and_copied_with_the_media(ws, clou
     assert copied.startswith(str(ws.path)) and copied.endswith("cam001.png")
     assert open(copied, "rb").read() == (clouds / "related_images/frame1_pcd/cam001.png").read_bytes()
     assert ds.items["extra"].iloc[0]["related_images"] == ["related_images/frame1_pcd/cam001.png"]  # input unchanged
+
+
+def test_related_images_inside_an_archive_keep_their_names(ws, clouds, tmp_path):
+    import zipfile
+
+    archive = tmp_path / "scene.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(clouds / "frame1.pcd", "frame1.pcd")
+        z.write(clouds / "related_images/frame1_pcd/cam001.png", "related_images/frame1_pcd/cam001.png")
+    items = pd.DataFrame({"item_id": [0], "name": ["frame1.pcd"], "media": ["frame1.pcd"], "frame": [0],
+                          "kind": "point_cloud",
+                          "extra": [{"related_images": ["related_images/frame1_pcd/cam001.png"]}]})
+    ds = aw.Dataset(items=items, labels=pd.DataFrame({"name": ["car"]})).validate()
+    ds.media_root = f"zip://::{archive}"
+    task = ws.create_project_from(ds, name="lidar").tasks[0]  # media in an archive: copied by default
+    (copied,) = task.dataset().items["extra"].iloc[0]["related_images"]
+    assert copied.startswith(str(ws.path)) and copied.endswith("/frame1/cam001.png")
