@@ -130,6 +130,8 @@ def _per_frame(a: pd.DataFrame, items: pd.DataFrame, report) -> pd.DataFrame:
 def _segments(a: pd.DataFrame, report, hidden_poses: bool) -> pd.DataFrame:
     """A tracklet number per row: a track cut where label or size changes (and where it is hidden,
     unless ``hidden_poses``), each plain row alone."""
+    if not len(a):
+        return a.assign(_seg=np.zeros(0, np.int64))
     tracked = a["track_id"].notna().to_numpy()
     a = a.assign(_t=np.where(tracked, a["track_id"].to_numpy(dtype="float64", na_value=np.nan), np.inf),
                  _o=np.arange(len(a)))

@@ -50,18 +50,21 @@ def _candidates(source: Source) -> list[str]:
     return [f for f in source.glob("*.xml") if f.count("/") <= 1]
 
 
-def _sniff(source: Source, rel: str) -> bool:
-    """Whether ``rel`` is a tracklets document; one with a DTD or entities is refused here."""
+def _sniff(source: Source, rel: str, named: bool) -> bool:
+    """Whether ``rel`` is a tracklets document (a ``tracklet_labels.xml`` is taken as one when
+    ``named``, so that damage in it is reported by the parser); a DTD or entities are refused here."""
     with source.open(rel) as f:
         head = f.read(1 << 16)
     if not kx.looks_like_tracklets(head):
-        return False
+        if not (named and posixpath.basename(rel).lower() == ANNO_FILE):
+            return False
     kx.check_safe(head, source.display(rel))
     return True
 
 
-def find_document(source: Source) -> str:
-    found = [rel for rel in _candidates(source) if _sniff(source, rel)]
+def find_document(source: Source, named: bool = True) -> str:
+    """The tracklets XML of ``source``; ``named=False`` (detection) insists on its content."""
+    found = [rel for rel in _candidates(source) if _sniff(source, rel, named)]
     if not found:
         raise FormatError(source.display(), "no KITTI raw tracklets here: expected tracklet_labels.xml with "
                           "<boost_serialization><tracklets>")
@@ -74,7 +77,7 @@ def find_document(source: Source) -> str:
 
 def detect(source: Source) -> float:
     try:
-        find_document(source)
+        find_document(source, named=False)
     except UnsafeInputError:
         raise
     except (FormatError, OSError):
