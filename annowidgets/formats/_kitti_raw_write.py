@@ -26,6 +26,7 @@ from .yolo_common import select_rows
 
 RESERVED_ATTRS = ("occluded", "track_id")  # Datumaro's reader sets these itself
 OUT_IMAGE = 2
+HIDDEN = (2, 99)  # truncation values readers skip
 
 
 def _item_table(ds: Dataset, ctx: WriteContext) -> pd.DataFrame:
@@ -195,7 +196,21 @@ def _pose_values(a: pd.DataFrame, occluded: np.ndarray) -> dict[str, np.ndarray]
     return out
 
 
-def _tracklets(a: pd.DataFrame) -> list[dict]:
+def _hidden_poses(hidden: pd.DataFrame) -> dict:
+    """(track_id, KITTI frame) -> (position, KITTI values) of outside rows: what a hidden frame was."""
+    if not len(hidden):
+        return {}
+    vals = _pose_values(hidden.assign(_seg=np.arange(len(hidden))), np.zeros(len(hidden), bool))
+    pts = np.asarray(hidden["points"].tolist(), dtype=np.float64).reshape(-1, 9)
+    out = {}
+    for i, (t, k) in enumerate(zip(hidden["track_id"].tolist(), hidden["_k"].tolist(), strict=True)):
+        pose = dict(zip(kx.POSITION, pts[i, :6].tolist(), strict=True))
+        pose.update({key: v[i].item() if key in kx.POSE_FLOATS else int(v[i]) for key, v in vals.items()})
+        out[(t, k)] = pose
+    return out
+
+
+def _tracklets(a: pd.DataFrame, hidden: dict) -> list[dict]:
     occluded = a["occluded"].to_numpy(dtype=bool)
     vals = _pose_values(a, occluded)
     pts = np.asarray(a["points"].tolist(), dtype=np.float64).reshape(-1, 9)
@@ -205,7 +220,7 @@ def _tracklets(a: pd.DataFrame) -> list[dict]:
               isinstance(v, (str, int, float, bool, np.generic))} if isinstance(d, dict) else None
              for d in a["attributes"].tolist()]
     finished = [e.get("kitti_raw", {}).get("finished", 1) if isinstance(e, dict) else 1 for e in a["extra"].tolist()]
-    seg, k, lab = a["_seg"].tolist(), a["_k"].tolist(), a["label"].tolist()
+    seg, k, lab, tid = a["_seg"].tolist(), a["_k"].tolist(), a["label"].tolist(), a["track_id"].tolist()
     out: list[dict] = []
     cur = None
     for i in range(len(a)):
@@ -218,8 +233,12 @@ def _tracklets(a: pd.DataFrame) -> list[dict]:
         pose.update({key: v[i] for key, v in floats.items()})
         pose["attributes"] = attrs[i]
         prev = cur["poses"][-1] if cur["poses"] else None
-        for _ in range(cur["_next"], k[i]):  # hidden frames inside the tracklet
-            cur["poses"].append(dict(prev, occlusion=-1, truncation=OUT_IMAGE, attributes=None))
+        for hk in range(cur["_next"], k[i]):  # hidden frames inside the tracklet: as read, else the last pose
+            prev = dict(prev, occlusion=-1, truncation=OUT_IMAGE, attributes=None)
+            prev.update(hidden.get((tid[i], hk), {}))
+            if prev["truncation"] not in HIDDEN:
+                prev["truncation"] = OUT_IMAGE
+            cur["poses"].append(prev)
         cur["poses"].append(pose)
         cur["_next"] = k[i] + 1
     return out
@@ -254,9 +273,12 @@ def write(ds: Dataset, sink: Sink, ctx: WriteContext) -> None:
     report = ctx.report
     items = _item_table(ds, ctx)
     a = _rows(ds, ctx, items)
+    k_of = pd.Series(items["_k"].to_numpy(), index=items["item_id"].to_numpy())
+    out_rows = a[a["track_id"].notna().to_numpy() & a["outside"].to_numpy(dtype=bool)]
+    hidden = _hidden_poses(out_rows.assign(_k=k_of.reindex(out_rows["item_id"].to_numpy()).to_numpy()))
     a = _per_frame(a, items, report) if len(a) else a.assign(_k=np.zeros(0, np.int64))
     a = _segments(a, report, bool(ctx.options.get("hidden_poses", False)))
-    sink.write_text("tracklet_labels.xml", kx.serialize(_tracklets(a)))
+    sink.write_text("tracklet_labels.xml", kx.serialize(_tracklets(a, hidden)))
     sink.write_text("frame_list.txt", "".join(f"{k} {s}\n" for k, s in zip(items["_k"], items["_stem"], strict=True)))
     if ctx.save_images:
         _copy_media(ds, sink, items, report)
