@@ -199,25 +199,43 @@ def parse(fobj, where: str) -> Parsed:
     return out
 
 
+def _floats(raw: list, enums: bool) -> np.ndarray | None:
+    """All values as floats in one C call (absent ones NaN), or None when some are not numbers."""
+    vals = [np.nan if x is None else x for x in raw] if None in raw else raw
+    try:
+        return np.asarray(vals, dtype=np.float64) if len(vals) else np.zeros(0)
+    except ValueError:
+        if enums:
+            try:
+                return np.asarray([ENUM_NAMES.get(x.strip(), x) if isinstance(x, str) else x for x in vals],
+                                  dtype=np.float64)
+            except ValueError:
+                return None
+        return None
+
+
 def numbers(p: Parsed, where: str) -> pd.DataFrame:
     """The pose columns as numbers: position floats, per-pose ints (NA when absent), amt_* floats."""
     cols = {}
     line = np.asarray(p.pose_line, dtype=np.int64)
     for k in POSITION + POSE_VALUES:
-        s = pd.Series(p.pose_raw[k], dtype=object)
-        if k in POSE_INTS:
-            s = s.replace(ENUM_NAMES)
-        num = pd.to_numeric(s.str.strip() if len(s) else s, errors="coerce")
-        bad = num.isna().to_numpy() & s.notna().to_numpy()
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise FormatError(where, f"<{k}> is {s.iloc[i]!r}, expected a number", line=int(line[i]), element="item")
-        v = num.to_numpy(dtype=np.float64)
+        v = _floats(p.pose_raw[k], k in POSE_INTS)
+        if v is None:  # not all numbers: find the first bad one
+            s = pd.Series(p.pose_raw[k], dtype=object)
+            if k in POSE_INTS:
+                s = s.replace(ENUM_NAMES)
+            num = pd.to_numeric(s.str.strip() if len(s) else s, errors="coerce")
+            bad = num.isna().to_numpy() & s.notna().to_numpy()
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise FormatError(where, f"<{k}> is {s.iloc[i]!r}, expected a number", line=int(line[i]),
+                                  element="item")
+            v = num.to_numpy(dtype=np.float64)
         if k in POSE_INTS:
             frac = ~np.isnan(v) & (v != np.floor(np.nan_to_num(v)))
             if frac.any():
                 i = int(np.argmax(frac))
-                raise FormatError(where, f"<{k}> is {s.iloc[i]!r}, expected an integer", line=int(line[i]),
+                raise FormatError(where, f"<{k}> is {p.pose_raw[k][i]!r}, expected an integer", line=int(line[i]),
                                   element="item")
             cols[k] = pd.array(np.nan_to_num(v).astype(np.int64), dtype="Int64")
             cols[k][np.isnan(v)] = pd.NA

@@ -135,16 +135,16 @@ def _items(source: Source, root: str, frames: np.ndarray, names: dict[int, str])
 
 
 def _pose_extra(poses: pd.DataFrame, finished: np.ndarray) -> list[dict]:
-    cols = [(k, poses[k].astype(object).where(poses[k].notna(), None).tolist()) for k in kx.POSE_INTS]
-    cols += [(k, [None if np.isnan(v) else v for v in poses[k].tolist()]) for k in kx.POSE_FLOATS]
-    keys = [k for k, _ in cols]
-    out = []
-    for vals, fin in zip(zip(*(v for _, v in cols), strict=True), finished.tolist(), strict=True):
-        d = {k: v for k, v in zip(keys, vals, strict=True) if v is not None}
+    """``{'kitti_raw': {...}}`` per pose: the values the pose has (all of them, in KITTI's files)."""
+    vals = poses[list(kx.POSE_VALUES)]
+    if vals.notna().all().all():
+        recs = vals.astype({k: "int64" for k in kx.POSE_INTS}).to_dict("records")
+    else:
+        recs = [{k: v for k, v in r.items() if not pd.isna(v)} for r in vals.astype(object).to_dict("records")]
+    for r, fin in zip(recs, finished.tolist(), strict=True):
         if fin is not None:
-            d["finished"] = fin
-        out.append({"kitti_raw": d})
-    return out
+            r["finished"] = fin
+    return [{"kitti_raw": r} for r in recs]
 
 
 def _attributes(track_attrs: list[dict], poses: pd.DataFrame) -> list[dict | None]:
