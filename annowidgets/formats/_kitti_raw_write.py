@@ -202,10 +202,13 @@ def _hidden_poses(hidden: pd.DataFrame) -> dict:
         return {}
     vals = _pose_values(hidden.assign(_seg=np.arange(len(hidden))), np.zeros(len(hidden), bool))
     pts = np.asarray(hidden["points"].tolist(), dtype=np.float64).reshape(-1, 9)
+    trunc = [e["kitti_raw"].get("truncation") if isinstance(e, dict) and isinstance(e.get("kitti_raw"), dict)
+             else None for e in hidden["extra"].tolist()]  # 2 or 99, which _pose_values keeps for visible poses only
     out = {}
     for i, (t, k) in enumerate(zip(hidden["track_id"].tolist(), hidden["_k"].tolist(), strict=True)):
         pose = dict(zip(kx.POSITION, pts[i, :6].tolist(), strict=True))
         pose.update({key: v[i].item() if key in kx.POSE_FLOATS else int(v[i]) for key, v in vals.items()})
+        pose["truncation"] = trunc[i] if trunc[i] in HIDDEN else OUT_IMAGE
         out[(t, k)] = pose
     return out
 

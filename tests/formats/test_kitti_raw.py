@@ -48,10 +48,11 @@ def _tracklet(label, first, *poses, attrs=""):
 
 
 ATTR = "<attributes><attribute><name>{}</name><value>{}</value></attribute></attributes>"
-# car: frames 0-4, hidden (truncation 2) on 2-3; occlusion unset on 1 repeats the keyframe's (occluded) of 0;
+# car: frames 0-4, hidden on 2-3 (truncation 99 behind, 2 out of the image); occlusion unset on 1 repeats
+# the keyframe's (occluded) of 0;
 # van: frames 1-2, truncated (1, still visible) on 1, pose attributes and a tracklet attribute (an attribute a
 # pose lacks would carry over from the previous one on export: CVAT's tracks mean that)
-HAND = _doc(_tracklet("car", 0, _pose(1, occ=2, kf=1), _pose(2, occ=-1), _pose(3, trunc=2), _pose(3.5, trunc=2),
+HAND = _doc(_tracklet("car", 0, _pose(1, occ=2, kf=1), _pose(2, occ=-1), _pose(3, trunc=99), _pose(3.5, trunc=2),
                       _pose(4)),
             _tracklet("van", 1, _pose(-1, trunc=1, extra=ATTR.format("parked", "true")),
                       _pose(-2, extra=ATTR.format("parked", "false")),
@@ -97,7 +98,8 @@ def test_our_round_trip_loses_nothing_with_hidden_poses(hand, tmp_path):
     cols = ["item_id", "frame", "label", "track_id", "outside", "occluded", "keyframe", "points", "attributes", "extra"]
     pd.testing.assert_frame_equal(back.annotations[cols], ds.annotations[cols])
     assert back.items["name"].tolist() == ds.items["name"].tolist()
-    assert "<truncation>2</truncation>" in (tmp_path / "o" / "out" / "tracklet_labels.xml").read_text()
+    xml = (tmp_path / "o" / "out" / "tracklet_labels.xml").read_text()
+    assert "<truncation>99</truncation>" in xml and "<truncation>2</truncation>" in xml  # behind, then out of image
 
 
 def test_hidden_frames_split_the_tracklet_by_default_and_are_reported(hand, tmp_path):
