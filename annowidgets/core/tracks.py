@@ -7,7 +7,7 @@ one shape per frame from the first keyframe on, and this module reproduces it so
 
 * between a visible keyframe and the next one, boxes, ellipses, cuboids, single points and
   skeleton points move linearly (rotation along the shortest arc, with CVAT's quirk at
-  exactly 180 degrees), several points are copied from the previous keyframe, and polygons /
+  exactly 180 degrees), 3D cuboids too (each angle along its shortest arc, in radians), several points are copied from the previous keyframe, and polygons /
   polylines are matched along their length, blended, then thinned as CVAT does;
 * an ``outside`` keyframe ends the visible span until the next keyframe;
 * a last keyframe that is not outside is repeated to the end of the task;
@@ -204,6 +204,7 @@ def _blend_geometry(kf: pd.DataFrame, gen: pd.DataFrame, link: np.ndarray) -> No
         s, t, o = src[rlin], nxt[rlin], off[rlin]
         gen.loc[rlin, "rotation"] = np.mod(rot[s] + angle_diff(rot[t], rot[s]) * o + 360.0, 360.0)
     pts = kf["points"].to_numpy()
+    _blend_cuboids_3d(pts, gen, src, nxt, off, interp & (types == "cuboid_3d"))
     poly = interp & np.isin(types, ("cuboid", "points", "polygon", "polyline"))
     if poly.any():
         new_pts = gen["points"].to_numpy().copy()
@@ -220,6 +221,27 @@ def _blend_geometry(kf: pd.DataFrame, gen: pd.DataFrame, link: np.ndarray) -> No
         gen["points"] = new_pts
         bx, by, bw, bh = points_bbox(new_pts[poly])
         gen.loc[poly, "x"], gen.loc[poly, "y"], gen.loc[poly, "w"], gen.loc[poly, "h"] = bx, by, bw, bh
+
+
+def _blend_cuboids_3d(pts: np.ndarray, gen: pd.DataFrame, src, nxt, off, rows: np.ndarray) -> None:
+    """3D cuboids between keyframes: position and scale linear, each rotation angle along the
+    shortest arc (radians), all rows at once (in place)."""
+    rows = np.flatnonzero(rows)
+    if not len(rows):
+        return
+    whole = np.array([p is not None and len(p) == 9 for p in pts], dtype=bool)
+    rows = rows[whole[src[rows]] & whole[nxt[rows]]]
+    if not len(rows):
+        return
+    p0 = np.array(pts[src[rows]].tolist(), dtype=np.float64)
+    p1 = np.array(pts[nxt[rows]].tolist(), dtype=np.float64)
+    o = off[rows][:, None]
+    out = p0 + (p1 - p0) * o
+    turn = np.mod(p1[:, 3:6] - p0[:, 3:6] + np.pi, 2 * np.pi) - np.pi
+    out[:, 3:6] = p0[:, 3:6] + turn * o
+    col = gen["points"].to_numpy().copy()
+    col[rows] = out.tolist()
+    gen["points"] = col
 
 
 def _carry_attributes(kf: pd.DataFrame) -> None:

@@ -2,7 +2,7 @@
 
 Split from the reader because turning CVAT tracks into KITTI's one-size, every-frame tracklets
 is most of the work: tracks are expanded to every visible frame (3D cuboids interpolated
-linearly between keyframes), cut where their label or size changes, and cut where they are
+between keyframes by the tracks module), cut where their label or size changes, and cut where they are
 hidden: Datumaro (and so CVAT) reads a pose list with out-of-image poses in it shifted by one
 frame per such pose, so by default every visible run is its own tracklet. ``hidden_poses=True``
 writes KITTI's own way instead (one tracklet, hidden frames as out-of-image copies of the last
@@ -81,29 +81,6 @@ def _rows(ds: Dataset, ctx: WriteContext, items: pd.DataFrame) -> pd.DataFrame:
     return a
 
 
-def _interpolate_cuboids(kf: pd.DataFrame, per: pd.DataFrame) -> None:
-    """Points of generated rows, linear between their track's keyframes (in place)."""
-    gen = ~per["keyframe"].to_numpy(dtype=bool)
-    if not gen.any() or not len(kf):
-        return
-    kf = kf.sort_values(["track_id", "frame"], kind="stable")
-    codes = {t: i for i, t in enumerate(pd.unique(kf["track_id"]))}
-    span = int(max(kf["frame"].max(), per["frame"].max())) + 2
-    key_kf = kf["track_id"].map(codes).to_numpy(np.int64) * span + kf["frame"].to_numpy(np.int64)
-    g = per[gen]
-    key_g = g["track_id"].map(codes).to_numpy(np.int64) * span + g["frame"].to_numpy(np.int64)
-    pts = np.asarray(kf["points"].tolist(), dtype=np.float64)
-    i0 = np.searchsorted(key_kf, key_g, side="right") - 1
-    i1 = np.minimum(i0 + 1, len(key_kf) - 1)
-    same = (key_kf[i1] // span == key_g // span) & (i1 > i0)
-    f0, f1 = key_kf[i0] % span, key_kf[i1] % span
-    off = np.where(same, (key_g % span - f0) / np.maximum(f1 - f0, 1), 0.0)[:, None]
-    new = pts[i0] + (pts[i1] - pts[i0]) * off
-    col = per["points"].to_numpy().copy()
-    col[np.flatnonzero(gen)] = list(new.tolist())
-    per["points"] = col
-
-
 def _per_frame(a: pd.DataFrame, items: pd.DataFrame, report) -> pd.DataFrame:
     """Track rows on every frame they are visible, plain rows as they are; each with its KITTI frame."""
     frame_of = pd.Series(items["frame"].to_numpy() if items["frame"].notna().all() and
@@ -112,11 +89,9 @@ def _per_frame(a: pd.DataFrame, items: pd.DataFrame, report) -> pd.DataFrame:
     a = a.assign(frame=frame_of.reindex(a["item_id"].to_numpy()).to_numpy())
     tracked = a["track_id"].notna().to_numpy()
     if tracked.any():
-        kf = _tracks.keyframes_only(a[tracked])
         per = _tracks.interpolate(a[tracked], start=int(frame_of.min()), step=1, stop=int(frame_of.max()),
                                   visible_only=True)
         per = per[per["track_id"].notna()].reset_index(drop=True)
-        _interpolate_cuboids(kf, per)
         look = pd.Series(frame_of.index.to_numpy(), index=frame_of.to_numpy())
         per["item_id"] = look.reindex(per["frame"].to_numpy()).to_numpy()
         gen_tracks = per.loc[~per["keyframe"].to_numpy(dtype=bool), "track_id"].unique()

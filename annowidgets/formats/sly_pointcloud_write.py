@@ -53,43 +53,6 @@ def _item_frames(items: pd.DataFrame) -> np.ndarray:
     return np.arange(len(items), dtype=np.int64)
 
 
-def _blend_cuboids(per: pd.DataFrame) -> pd.DataFrame:
-    """Generated (non-keyframe) rows between two keyframes of a track: position and dimensions
-    linear, rotation along the shortest arc (the tracks module copies 3D cuboids unchanged)."""
-    per = per.sort_values(["track_id", "frame"], kind="stable").reset_index(drop=True)
-    n = len(per)
-    if not n:
-        return per
-    kf = per["keyframe"].to_numpy(dtype=bool)
-    tid = per["track_id"].to_numpy(dtype=np.int64)
-    idx = np.arange(n)
-    prev = np.maximum.accumulate(np.where(kf, idx, -1))
-    nxt = np.minimum.accumulate(np.where(kf, idx, n)[::-1])[::-1]
-    ok = ~kf & (prev >= 0) & (nxt < n)
-    ok[ok] &= (tid[prev[ok]] == tid[ok]) & (tid[nxt[ok]] == tid[ok])
-    ok[ok] &= ~per["outside"].to_numpy(dtype=bool)[nxt[ok]]
-    if not ok.any():
-        return per
-    pts = per["points"].to_numpy()
-    good = np.fromiter((isinstance(p, (list, tuple, np.ndarray)) and len(p) == 9 for p in pts), dtype=bool, count=n)
-    ok[ok] &= good[prev[ok]] & good[nxt[ok]]
-    rows = np.flatnonzero(ok)
-    if not len(rows):
-        return per
-    p0 = np.array([pts[i] for i in prev[rows]], dtype=np.float64)
-    p1 = np.array([pts[i] for i in nxt[rows]], dtype=np.float64)
-    fr = per["frame"].to_numpy(dtype=np.float64)
-    off = ((fr[rows] - fr[prev[rows]]) / (fr[nxt[rows]] - fr[prev[rows]]))[:, None]
-    out = p0 + (p1 - p0) * off
-    d = np.mod(p1[:, 3:6] - p0[:, 3:6] + np.pi, 2 * np.pi) - np.pi
-    out[:, 3:6] = p0[:, 3:6] + d * off
-    new = pts.copy()
-    for k, i in enumerate(rows):
-        new[i] = out[k].tolist()
-    per["points"] = new
-    return per
-
-
 def _rows(ds: Dataset, ctx: WriteContext, items: pd.DataFrame, frames: np.ndarray) -> pd.DataFrame:
     """The cuboid rows to write, tracks per visible frame, each with its item's frame."""
     report = ctx.report
@@ -111,7 +74,6 @@ def _rows(ds: Dataset, ctx: WriteContext, items: pd.DataFrame, frames: np.ndarra
     if not tracked.any():
         return a
     per = _tracks.interpolate(a[tracked], start=int(frames.min()), step=1, stop=int(frames.max()))
-    per = _blend_cuboids(per)
     gone = per["outside"].to_numpy(dtype=bool)
     per = per[~gone]
     look = pd.Series(items["item_id"].to_numpy(), index=frames)

@@ -116,3 +116,17 @@ def test_skeleton_points_follow_their_track():
     assert kids["points"].tolist() == [[0.0, 0.0], [1.0, 2.0], [2.0, 4.0], [2.0, 4.0]]
     par = out.set_index("ann_id")["frame"]
     assert (par.loc[kids["parent_id"].astype(int)].to_numpy() == kids["frame"].to_numpy()).all()
+
+
+def test_cuboid_3d_moves_linearly_and_turns_the_short_way():
+    a = [0.0, 0.0, 0.0, 0.0, 0.0, 3.0, 4.0, 2.0, 1.5]
+    b = [4.0, 2.0, 1.0, 0.0, 0.0, -3.0, 6.0, 2.0, 1.5]  # 3 rad -> -3 rad: 0.28 rad through pi, not 6 back
+    ann = _ann([dict(ann_id=0, item_id=0, frame=0, track_id=1, label="car", type="cuboid_3d", points=a,
+                     keyframe=True),
+                dict(ann_id=1, item_id=0, frame=4, track_id=1, label="car", type="cuboid_3d", points=b,
+                     keyframe=True)])
+    out = tracks.interpolate(ann, stop=4)
+    mid = np.asarray(out.loc[out["frame"] == 2, "points"].iloc[0])
+    assert mid[:3] == pytest.approx([2.0, 1.0, 0.5]) and mid[6:] == pytest.approx([5.0, 2.0, 1.5])
+    assert np.cos(mid[5]) == pytest.approx(-1.0, abs=1e-9)  # half way along the short arc is pi
+    assert out["x"].isna().all()  # no image-plane box for a 3D cuboid
