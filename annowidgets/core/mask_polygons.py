@@ -44,17 +44,19 @@ def masks_to_polygons(ds: Dataset) -> Dataset:
     groups = pd.to_numeric(a["group"], errors="coerce")
     next_group = int(groups.max()) + 1 if groups.notna().any() else 1
     src, rings_out, ids, group_of, with_holes, extra_parts = [], [], [], [], [], []
-    for pos in np.flatnonzero(is_mask).tolist():
-        row = a.iloc[pos]
-        rings, n_holes = _rings(row["mask"], (row["x"], row["y"], row["w"], row["h"]))
+    sel = np.flatnonzero(is_mask)
+    m = a.iloc[sel]  # the mask rows' columns once, not a pandas row per mask
+    cols = zip(sel.tolist(), m["mask"].tolist(), m[["x", "y", "w", "h"]].to_numpy(float).tolist(),
+               m["ann_id"].tolist(), m["track_id"].isna().tolist(), m["group"].tolist(), strict=True)
+    for pos, rle, box, ann_id, untracked, group in cols:
+        rings, n_holes = _rings(rle, box)
         if n_holes:
-            with_holes.append(row["ann_id"])
+            with_holes.append(ann_id)
         if not rings:
             continue
-        if not pd.isna(row["track_id"]) and len(rings) > 1:  # one shape per track and frame
+        if not untracked and len(rings) > 1:  # one shape per track and frame
             rings = [max(rings, key=_area)]
-            extra_parts.append(row["ann_id"])
-        group = row["group"]
+            extra_parts.append(ann_id)
         if len(rings) > 1 and pd.isna(group):
             group, next_group = next_group, next_group + 1
         for k, ring in enumerate(rings):
@@ -65,7 +67,7 @@ def masks_to_polygons(ds: Dataset) -> Dataset:
                 ids.append(next_id)
                 next_id += 1
             else:
-                ids.append(row["ann_id"])
+                ids.append(ann_id)
     poly = a.iloc[src].copy()  # the mask rows' other columns, dtypes kept
     xy = [np.asarray(r).reshape(-1, 2) for r in rings_out]
     lo = np.array([p.min(axis=0) for p in xy]).reshape(-1, 2)
